@@ -1,0 +1,140 @@
+"""Tandau: the web application (``create_app`` is the only entry point; nothing happens at import)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_login import current_user
+
+from assessment import i18n
+from assessment.config import build_config
+from assessment.extensions import csrf, db, limiter, login_manager, migrate, redis_store
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; ``test_config`` replaces the environment when given (tests, tools)."""
+    app = Flask(
+        __name__,
+        instance_path=(test_config or {}).get("INSTANCE_PATH"),
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(build_config(app.instance_path, test_config))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    redis_store.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    _init_login(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    _init_request_hooks(app)
+    _register_error_handlers(app)
+    _import_models()
+    return app
+
+
+def _import_models() -> None:
+    # Alembic's autogenerate and create_all see only imported models.
+    from assessment.audit import models as _audit  # noqa: F401
+    from assessment.auth import models as _auth  # noqa: F401
+    from assessment.bank import models as _bank  # noqa: F401
+
+
+def _init_login(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from assessment.auth.services import load_session_user
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_session_user)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from assessment.auth.views import bp as auth_bp
+    from assessment.bank.views import bp as bank_bp
+    from assessment.health.views import bp as health_bp
+    from assessment.main.views import bp as main_bp
+    from assessment.users.views import bp as users_bp
+
+    for bp in (auth_bp, bank_bp, health_bp, main_bp, users_bp):
+        app.register_blueprint(bp)
+    csrf.exempt(health_bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from assessment.cli import demo_cli, users_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def _init_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        g.request_id = str(uuid.uuid4())
+
+    @app.after_request
+    def secure_headers(response):  # type: ignore[no-untyped-def]
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if current_user and current_user.is_authenticated:
+            response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    @app.context_processor
+    def layout_context() -> dict[str, Any]:
+        from flask_babel import get_locale
+
+        from assessment.auth.forms import LanguageForm
+        from assessment.layout import navigation
+
+        return {
+            "navigation": navigation(),
+            "language_form": LanguageForm(),
+            "languages": app.config["LANGUAGES"],
+            "get_locale": get_locale,
+        }
+
+
+def _register_error_handlers(app: Flask) -> None:
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+    def handler(code: int):  # type: ignore[no-untyped-def]
+        def handle(error):  # type: ignore[no-untyped-def]
+            if wants_json():
+                return jsonify({"error": getattr(error, "name", "Error"), "status": code}), code
+            return render_template("errors/error.html", code=code), code
+
+        return handle
+
+    for code in (400, 403, 404, 405, 429, 500):
+        app.register_error_handler(code, handler(code))

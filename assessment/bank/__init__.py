@@ -1,0 +1,1 @@
+"""The item bank: items, their versions and language variants."""

@@ -1,0 +1,50 @@
+"""Command-line groups; they call the same services as the web pages."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from assessment.auth import services as account_services
+from assessment.auth.models import Role
+
+users_cli = AppGroup("users", help="Manage accounts.")
+demo_cli = AppGroup("demo", help="Demo data.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--full-name", default="", help="Defaults to the user name.")
+@click.option("--email", default=None)
+@click.option("--language", default="en", type=click.Choice(["en", "ru", "kk"]))
+@click.password_option(help="Asked for (hidden, twice) when not given.")
+def create_user(
+    username: str, role: str, full_name: str, email: str | None, language: str, password: str
+) -> None:
+    """Create an account with the given role."""
+    try:
+        user = account_services.create_user(
+            username=username,
+            full_name=full_name,
+            role=role,
+            password=password,
+            email=email,
+            language=language,
+        )
+    except account_services.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {user.role.value} {user.username!r} (id {user.id})")
+
+
+@demo_cli.command("load")
+@click.option("--url", default="http://127.0.0.1:5000", help="Where the app is served, for the printed link.")
+def load_demo(url: str) -> None:
+    """Load demo accounts for every role and a small demo item bank (safe to run again)."""
+    from assessment.demo.services import load
+
+    report = load()
+    click.echo(f"Demo loaded: {report.users_created} new account(s), {report.items_created} new item(s).")
+    click.echo(f"Sign in at {url.rstrip('/')}/sign-in with one of:")
+    for account in report.accounts:
+        click.echo(f"  {account.role:<16} {account.username:<16} password: {account.password}")

@@ -1,0 +1,1 @@
+"""Demo accounts and a small demo item bank (never in production)."""

@@ -1,0 +1,66 @@
+"""flask users create and flask demo load."""
+
+from __future__ import annotations
+
+from assessment.auth.models import Role, User
+from assessment.bank.models import Item, ItemFamily
+from assessment.extensions import db
+from tests.assessment.conftest import sign_in
+
+
+def test_users_create_makes_an_account_with_the_role(app):
+    result = app.test_cli_runner().invoke(
+        args=[
+            "users",
+            "create",
+            "ops",
+            "--role",
+            "administrator",
+            "--password",
+            "a good long password",
+            "--full-name",
+            "Ops",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "created administrator 'ops'" in result.output
+    with app.app_context():
+        assert (
+            db.session.execute(db.select(User.role).where(User.username == "ops")).scalar_one()
+            is Role.ADMINISTRATOR
+        )
+
+
+def test_users_create_reports_a_taken_name(app, users):
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "proctor", "--role", "proctor", "--password", "a good long password"]
+    )
+    assert result.exit_code == 1
+    assert "already taken" in result.output
+
+
+def test_demo_load_is_idempotent_and_prints_credentials(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "load"])
+    assert first.exit_code == 0, first.output
+    assert "5 new account(s)" in first.output and "http://127.0.0.1:5000/sign-in" in first.output
+    second = runner.invoke(args=["demo", "load"])
+    assert "0 new account(s), 0 new item(s)" in second.output
+    with app.app_context():
+        roles = set(db.session.execute(db.select(User.role)).scalars())
+        families = set(db.session.execute(db.select(Item.family)).scalars())
+    assert roles == set(Role)
+    assert families == {ItemFamily.KNOWLEDGE, ItemFamily.SJT}
+    # every printed credential works
+    for line in first.output.splitlines():
+        if "password:" in line:
+            _role, username, _label, password = line.split()
+            assert sign_in(app.test_client(), username, password=password).status_code == 302, line
+
+
+def test_demo_refuses_production(make_app, database_url):
+    app = make_app()
+    app.config["ENV"] = "production"
+    result = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert result.exit_code != 0
+    assert "never loaded in production" in str(result.exception)

@@ -1,0 +1,75 @@
+"""Configuration: development defaults and production's refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from assessment import create_app
+from assessment.config import ConfigurationError, build_config
+
+
+def test_production_refuses_to_start_without_its_settings(tmp_path):
+    with pytest.raises(ConfigurationError) as excinfo:
+        build_config(str(tmp_path), {"ENV": "production"})
+    message = str(excinfo.value)
+    for name in ("ASSESSMENT_SECRET_KEY", "ASSESSMENT_DATABASE_URL", "ASSESSMENT_REDIS_URL"):
+        assert name in message
+
+
+def test_production_names_only_what_is_missing(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"without ASSESSMENT_REDIS_URL \("):
+        build_config(
+            str(tmp_path),
+            {
+                "ENV": "production",
+                "SECRET_KEY": "k" * 32,
+                "SQLALCHEMY_DATABASE_URI": "postgresql://db/tandau",
+            },
+        )
+
+
+def test_production_refuses_sqlite(tmp_path):
+    with pytest.raises(ConfigurationError, match="must be a PostgreSQL URL"):
+        build_config(
+            str(tmp_path),
+            {
+                "ENV": "production",
+                "SECRET_KEY": "k" * 32,
+                "REDIS_URL": "redis://r",
+                "SQLALCHEMY_DATABASE_URI": "sqlite:///x.db",
+            },
+        )
+
+
+def test_production_uses_secure_host_cookies_and_psycopg3(tmp_path):
+    config = build_config(
+        str(tmp_path),
+        {
+            "ENV": "production",
+            "SECRET_KEY": "k" * 32,
+            "REDIS_URL": "redis://r",
+            "SQLALCHEMY_DATABASE_URI": "postgres://u@db/tandau",
+        },
+    )
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db/tandau"
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://r"
+
+
+def test_development_generates_a_secret_key_once_into_the_instance_folder(tmp_path):
+    first = build_config(str(tmp_path), {})
+    second = build_config(str(tmp_path), {})
+    assert len(first["SECRET_KEY"]) == 64 and first["SECRET_KEY"] == second["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert first["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'tandau.sqlite'}"
+
+
+def test_environment_variables_configure_the_app(monkeypatch, tmp_path):
+    monkeypatch.setenv("ASSESSMENT_DATABASE_URL", f"sqlite:///{tmp_path / 'env.sqlite'}")
+    monkeypatch.setenv("ASSESSMENT_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("ASSESSMENT_SECRET_KEY", "from-the-environment")
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("env.sqlite")
+    assert app.config["REDIS_URL"] == "redis://127.0.0.1:1/0"
+    assert app.config["SECRET_KEY"] == "from-the-environment"
