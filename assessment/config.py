@@ -46,6 +46,11 @@ class Defaults:
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
+    # With Redis down the limiter falls back to per-process memory (fail-open) within half a second.
+    RATELIMIT_STORAGE_OPTIONS: ClassVar[dict[str, float]] = {
+        "socket_timeout": 0.5,
+        "socket_connect_timeout": 0.5,
+    }
     LOGIN_LIMIT_PER_IP = "30 per minute"
     LOGIN_LIMIT_PER_ACCOUNT_AND_IP = "10 per 15 minutes"
     LOGIN_LIMIT_PER_ACCOUNT = "100 per hour"

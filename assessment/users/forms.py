@@ -38,5 +38,9 @@ class EditUserForm(_AccountFields):
     active = BooleanField(_l("Account enabled"))
 
 
+class SetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=10, max=1024)])
+
+
 class ConfirmForm(FlaskForm):
     """A bare form: its CSRF token protects one-button actions."""

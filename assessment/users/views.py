@@ -10,7 +10,7 @@ from assessment.auth import services
 from assessment.auth.access import roles_required
 from assessment.auth.models import Role, User
 from assessment.extensions import db
-from assessment.users.forms import ROLE_LABELS, ConfirmForm, CreateUserForm, EditUserForm
+from assessment.users.forms import ROLE_LABELS, ConfirmForm, CreateUserForm, EditUserForm, SetPasswordForm
 
 bp = Blueprint("users", __name__, url_prefix="/admin/users")
 
@@ -84,7 +84,12 @@ def edit(user_id: int):
             return redirect(url_for("users.index"))
     live = sum(1 for s in user.sessions if s.revoked_at is None)
     return render_template(
-        "users/form.html", form=form, user=user, live_sessions=live, confirm=ConfirmForm()
+        "users/form.html",
+        form=form,
+        user=user,
+        live_sessions=live,
+        confirm=ConfirmForm(),
+        password_form=SetPasswordForm(),
     ), 422 if form.errors else 200
 
 
@@ -98,4 +103,20 @@ def sign_out_everywhere(user_id: int):
             user, reason="signed_out_everywhere", actor=current_user._get_current_object()
         )
         flash(_("%(count)d session(s) of %(username)s ended.", count=count, username=user.username), "info")
+    return redirect(url_for("users.edit", user_id=user.id))
+
+
+@bp.route("/<int:user_id>/password", methods=["POST"])
+@roles_required(Role.ADMINISTRATOR)
+def set_password(user_id: int):
+    """Give the account a new password; its sessions end."""
+    user = _get_user(user_id)
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        services.set_password(user, form.password.data, actor=current_user._get_current_object())
+        flash(
+            _("New password set for %(username)s; their sessions have ended.", username=user.username), "info"
+        )
+    else:
+        flash(_("The password was not changed: it must be at least 10 characters long."), "error")
     return redirect(url_for("users.edit", user_id=user.id))

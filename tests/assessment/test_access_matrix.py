@@ -31,6 +31,7 @@ MATRIX: dict[str, tuple[str, str, frozenset[str]]] = {
     "users.index": ("GET", "/admin/users/", frozenset({"administrator"})),
     "users.create": ("GET", "/admin/users/new", frozenset({"administrator"})),
     "users.edit": ("GET", "/admin/users/{user}", frozenset({"administrator"})),
+    "users.set_password": ("POST", "/admin/users/{user}/password", frozenset({"administrator"})),
     "users.sign_out_everywhere": (
         "POST",
         "/admin/users/{user}/sign-out-everywhere",

@@ -110,3 +110,20 @@ def test_user_list_filters_by_role(app, users):
 
 def test_unknown_user_id_is_404(app, users):
     assert _admin(app).get("/admin/users/99999").status_code == 404
+
+
+def test_administrator_sets_a_new_password_and_old_sessions_end(app, users):
+    victim = app.test_client()
+    sign_in(victim, "candidate")
+    admin = _admin(app)
+    assert (
+        admin.post(f"/admin/users/{users['candidate']}/password", data={"password": "short"}).status_code
+        == 302
+    )
+    assert victim.get("/exam/").status_code == 200  # refused change: nothing happened
+    admin.post(f"/admin/users/{users['candidate']}/password", data={"password": "a fresh long password"})
+    assert victim.get("/exam/").status_code == 302
+    assert sign_in(app.test_client(), "candidate", password="a fresh long password").status_code == 302
+    with app.app_context():
+        actions = db.session.execute(db.select(AuditEvent.action).order_by(AuditEvent.id)).scalars().all()
+    assert "user.password_set" in actions
