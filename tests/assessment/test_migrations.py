@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from assessment.extensions import db
 from tests.assessment.conftest import POSTGRES_URL, reset_postgres_schema
@@ -39,3 +39,21 @@ def test_upgrade_from_empty_matches_the_models_and_downgrades_cleanly(make_app, 
             # leave PostgreSQL as the other tests expect it: migrated to head (the fixture truncates rows)
             with app.app_context():
                 db.engine.dispose()
+
+
+def test_upgrading_a_database_with_rows_keeps_them(make_app, database_url, tmp_path):
+    url = _fresh_url(database_url, tmp_path)
+    app = make_app(SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        upgrade(revision="0001")
+        db.session.execute(
+            text(
+                "INSERT INTO item (code, family, format, status, is_demo, created_at) "
+                "VALUES ('K-OLD-1', 'knowledge', 'single_best', 'draft', false, CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        row = db.session.execute(text("SELECT code, tags, times_administered FROM item")).one()
+        db.engine.dispose()
+    assert row[0] == "K-OLD-1" and row[2] == 0 and row[1] in ([], "[]")
