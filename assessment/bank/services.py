@@ -1,0 +1,382 @@
+"""Use cases of the item bank. Each public function validates everything first and owns its commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assessment.audit import services as audit
+from assessment.auth.models import User, utcnow
+from assessment.bank import repository
+from assessment.bank.models import (
+    Item,
+    ItemFamily,
+    ItemFormat,
+    ItemStatus,
+    ItemVersion,
+    ParameterSet,
+    ParameterStatus,
+    Stimulus,
+)
+from assessment.extensions import db
+from item_bank.items import ItemSpec, ItemValidationError
+from item_bank.items import Stimulus as StimulusSpec
+
+# Lifecycle: forward one step at a time, back to draft from review, and retirement from anywhere.
+TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
+    ItemStatus.DRAFT: frozenset({ItemStatus.REVIEW, ItemStatus.RETIRED}),
+    ItemStatus.REVIEW: frozenset({ItemStatus.DRAFT, ItemStatus.PRETEST, ItemStatus.RETIRED}),
+    ItemStatus.PRETEST: frozenset({ItemStatus.OPERATIONAL, ItemStatus.RETIRED}),
+    ItemStatus.OPERATIONAL: frozenset({ItemStatus.RETIRED}),
+    ItemStatus.RETIRED: frozenset(),
+}
+
+
+class BankError(ValueError):
+    """A bank use case was refused; ``problems`` name the item and field of each reason."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    new_versions: list[str] = field(default_factory=list)  # content changed after use: a new version
+    updated: list[str] = field(default_factory=list)  # classification or status, or a draft edited in place
+    unchanged: list[str] = field(default_factory=list)
+    stimuli_created: list[str] = field(default_factory=list)
+
+
+def _items_by_code(codes: Iterable[str]) -> dict[str, Item]:
+    wanted = set(codes)
+    if not wanted:
+        return {}
+    rows = db.session.execute(db.select(Item).where(Item.code.in_(wanted))).scalars()
+    return {row.code: row for row in rows}
+
+
+def _stimuli_by_code(codes: Iterable[str]) -> dict[str, Stimulus]:
+    wanted = set(codes)
+    if not wanted:
+        return {}
+    rows = db.session.execute(db.select(Stimulus).where(Stimulus.code.in_(wanted))).scalars()
+    return {row.code: row for row in rows}
+
+
+def _check(specs: Sequence[ItemSpec], stimuli: Sequence[StimulusSpec]) -> list[str]:
+    """Every problem with a batch of items, against the bank as it is now; empty means it can be applied."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for spec in specs:
+        try:
+            spec.validate()
+        except ItemValidationError as exc:
+            problems.extend(f"item {spec.code!r}: {name}: {message}" for name, message in exc.problems)
+        if spec.code in seen:
+            problems.append(f"item {spec.code!r}: code: appears more than once")
+        seen.add(spec.code)
+    batch_codes = {s.code for s in specs}
+    bank = _items_by_code({e for s in specs for e in s.enemies} | batch_codes)
+    for spec in specs:
+        for enemy in spec.enemies:
+            if enemy not in batch_codes and enemy not in bank:
+                problems.append(f"item {spec.code!r}: enemies: no item {enemy!r} in the file or the bank")
+        existing = bank.get(spec.code)
+        if existing is not None and existing.format.value != spec.format:
+            problems.append(
+                f"item {spec.code!r}: format: the bank has it as {existing.format.value}, "
+                f"the file as {spec.format}; a new format needs a new item code"
+            )
+    stimulus_codes = {s.code for s in stimuli} | set(
+        _stimuli_by_code({s.stimulus for s in specs if s.stimulus})
+    )
+    for spec in specs:
+        if spec.stimulus and spec.stimulus not in stimulus_codes:
+            problems.append(
+                f"item {spec.code!r}: stimulus: no stimulus {spec.stimulus!r} in the file or the bank"
+            )
+    return problems
+
+
+def _version_fields(spec: ItemSpec) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str | None]:
+    return repository.content_of(spec), dict(spec.key), dict(spec.scoring), spec.stimulus
+
+
+def _apply(
+    spec: ItemSpec, item: Item | None, stimuli: dict[str, Stimulus], actor: User | None, note: str | None
+) -> tuple[Item, str]:
+    """Create the item or record the change; returns the item and one of the ImportReport outcomes.
+
+    The versioning rule: a version that has been administered, or belongs to an item already in pretest or
+    operational use, is never changed; new content becomes a new version. A draft still being written is
+    edited in place (the audit log keeps who changed what).
+    """
+    content, key, scoring, stimulus_code = _version_fields(spec)
+    stimulus = stimuli.get(stimulus_code) if stimulus_code else None
+    if item is None:
+        item = Item(code=spec.code, family=ItemFamily(spec.family), format=ItemFormat(spec.format))
+        item.created_by_id = getattr(actor, "id", None)
+        db.session.add(item)
+        outcome = "created"
+    else:
+        outcome = "unchanged"
+    fields = {
+        "status": ItemStatus(spec.status),
+        "domain": spec.domain,
+        "topic": spec.topic,
+        "competence": spec.competence,
+        "tags": list(spec.tags),
+    }
+    changed = {name for name, value in fields.items() if getattr(item, name) != value}
+    for name in changed:
+        setattr(item, name, fields[name])
+    if changed and outcome == "unchanged":
+        outcome = "changed"
+    latest = item.versions[-1] if item.versions else None
+    new_stimulus_id = stimulus.id if stimulus else None
+    if latest is not None and (latest.content, latest.key, latest.scoring or {}, latest.stimulus_id) == (
+        content,
+        key,
+        scoring,
+        new_stimulus_id,
+    ):
+        return item, outcome
+    frozen = latest is not None and (
+        latest.times_administered > 0 or item.status in (ItemStatus.PRETEST, ItemStatus.OPERATIONAL)
+    )
+    if latest is not None and not frozen:
+        latest.content, latest.key, latest.scoring, latest.stimulus = content, key, scoring, stimulus
+        latest.change_note = note
+        return item, "changed" if outcome == "unchanged" else outcome
+    item.versions.append(
+        ItemVersion(
+            number=latest.number + 1 if latest else 1,
+            content=content,
+            key=key,
+            scoring=scoring,
+            stimulus=stimulus,
+            change_note=note,
+            created_by_id=getattr(actor, "id", None),
+        )
+    )
+    return item, "new version" if latest is not None else outcome
+
+
+def _link_enemies(specs: Sequence[ItemSpec]) -> None:
+    bank = _items_by_code({e for s in specs for e in s.enemies} | {s.code for s in specs})
+    for spec in specs:
+        item = bank[spec.code]
+        wanted = {bank[code] for code in spec.enemies}
+        for enemy in wanted - set(item.enemies):
+            item.enemies.append(enemy)
+            if item not in enemy.enemies:
+                enemy.enemies.append(item)
+
+
+def import_items(
+    specs: Sequence[ItemSpec],
+    stimuli: Sequence[StimulusSpec] = (),
+    *,
+    actor: User | None,
+    source: str,
+    demo: bool = False,
+) -> ImportReport:
+    """Add or update items all-or-nothing: every problem is reported, and nothing is written if any."""
+    problems = _check(specs, stimuli)
+    if problems:
+        raise BankError(problems)
+    report = ImportReport()
+    known = _stimuli_by_code(s.code for s in stimuli)
+    for s in stimuli:
+        row = known.get(s.code)
+        if row is None:
+            row = known[s.code] = Stimulus(code=s.code, texts=dict(s.texts), title=dict(s.title))
+            db.session.add(row)
+            report.stimuli_created.append(s.code)
+        else:
+            row.texts, row.title = dict(s.texts), dict(s.title)
+    known.update(_stimuli_by_code({s.stimulus for s in specs if s.stimulus} - set(known)))
+    existing = _items_by_code(s.code for s in specs)
+    for spec in specs:
+        item, outcome = _apply(spec, existing.get(spec.code), known, actor, note=f"imported from {source}")
+        item.is_demo = item.is_demo or demo
+        buckets = {
+            "created": report.created,
+            "new version": report.new_versions,
+            "changed": report.updated,
+            "unchanged": report.unchanged,
+        }
+        buckets[outcome].append(spec.code)
+    db.session.flush()
+    _link_enemies(specs)
+    audit.record(
+        "bank.items_imported",
+        actor=actor,
+        source=source,
+        created=report.created,
+        new_versions=report.new_versions,
+        updated=report.updated,
+        stimuli=report.stimuli_created,
+    )
+    db.session.commit()
+    return report
+
+
+def save_item(spec: ItemSpec, *, actor: User, note: str | None = None) -> Item:
+    """Create or edit one item (the authoring form); an administered version is never changed in place."""
+    problems = _check([spec], [])
+    if problems:
+        raise BankError(problems)
+    existing = _items_by_code([spec.code]).get(spec.code)
+    before = repository.spec_of(existing) if existing is not None else None
+    item, outcome = _apply(
+        spec, existing, _stimuli_by_code([spec.stimulus] if spec.stimulus else []), actor, note
+    )
+    db.session.flush()
+    _set_enemies(item, spec.enemies)
+    audit.record(
+        "bank.item_created" if before is None else "bank.item_edited",
+        actor=actor,
+        target=item,
+        outcome=outcome,
+        version=item.current.number,
+        changes=_diff(before, spec) if before is not None else None,
+        note=note,
+    )
+    db.session.commit()
+    return item
+
+
+def _set_enemies(item: Item, codes: Iterable[str]) -> None:
+    wanted = set(_items_by_code(codes).values())
+    for gone in set(item.enemies) - wanted:
+        item.enemies.remove(gone)
+        if item in gone.enemies:
+            gone.enemies.remove(item)
+    for enemy in wanted - set(item.enemies):
+        item.enemies.append(enemy)
+        if item not in enemy.enemies:
+            enemy.enemies.append(item)
+
+
+def _diff(before: ItemSpec, after: ItemSpec) -> dict[str, list[Any]]:
+    changes: dict[str, list[Any]] = {}
+    for name in ("status", "domain", "topic", "competence", "tags", "enemies", "stimulus", "key", "scoring"):
+        old, new = getattr(before, name), getattr(after, name)
+        if (list(old) if isinstance(old, tuple) else old) != (list(new) if isinstance(new, tuple) else new):
+            changes[name] = [_plain(old), _plain(new)]
+    for lang in sorted(set(before.versions) | set(after.versions)):
+        if before.versions.get(lang) != after.versions.get(lang):
+            changes[f"versions.{lang}"] = ["…", "…"]
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def change_status(item: Item, status: ItemStatus, *, actor: User, reason: str | None = None) -> None:
+    if status not in TRANSITIONS[item.status]:
+        raise BankError([f"item {item.code!r}: status: cannot go from {item.status.value} to {status.value}"])
+    old = item.status
+    item.status = status
+    audit.record("bank.item_status", actor=actor, target=item, old=old.value, new=status.value, reason=reason)
+    db.session.commit()
+
+
+def export_specs(items: Sequence[Item]) -> tuple[list[ItemSpec], list[StimulusSpec]]:
+    specs = [repository.spec_of(i) for i in items]
+    stimulus_rows = {v.stimulus.code: v.stimulus for i in items for v in [i.current] if v.stimulus}
+    return specs, [repository.stimulus_spec_of(s) for s in stimulus_rows.values()]
+
+
+# Parameter sets
+
+
+def propose_parameters(
+    item: Item,
+    *,
+    model: str,
+    a: float,
+    b: Sequence[float],
+    c: float = 0.0,
+    se: dict[str, Any] | None = None,
+    provenance: dict[str, Any],
+    actor: User | None,
+    demo: bool = False,
+    commit: bool = True,
+) -> ParameterSet:
+    """Record parameters from a calibration as a proposal; they become operational only when approved."""
+    proposal = ParameterSet(
+        item=item,
+        item_version_id=item.current.id,
+        model=model,
+        a=float(a),
+        b=[float(x) for x in b],
+        c=float(c),
+        se=se or {},
+        provenance=provenance,
+        proposed_by_id=getattr(actor, "id", None),
+        is_demo=demo,
+    )
+    db.session.add(proposal)
+    db.session.flush()
+    audit.record("bank.parameters_proposed", actor=actor, target=item, parameter_set=proposal.id, model=model)
+    if commit:
+        db.session.commit()
+    return proposal
+
+
+def approve_parameters(
+    proposal: ParameterSet, *, actor: User | None, reason: str | None = None, commit: bool = True, now=None
+) -> ParameterSet:
+    """Make a proposal the item's operational set; a second psychometrician must approve (four eyes)."""
+    if proposal.status is not ParameterStatus.PROPOSED:
+        raise BankError([f"parameter set {proposal.id}: status: is {proposal.status.value}, not proposed"])
+    if actor is not None and proposal.proposed_by_id == actor.id:
+        raise BankError(
+            [f"parameter set {proposal.id}: approver: the psychometrician who proposed it cannot approve it"]
+        )
+    # Lock the item's row so that two approvals of different sets of one item cannot both win.
+    db.session.execute(db.select(Item.id).where(Item.id == proposal.item_id).with_for_update())
+    current = proposal.item.approved_parameters
+    if current is not None:
+        current.status = ParameterStatus.SUPERSEDED
+        db.session.flush()
+    proposal.status = ParameterStatus.APPROVED
+    proposal.approved_by_id = getattr(actor, "id", None)
+    proposal.approved_at = now or utcnow()
+    proposal.decision_reason = reason
+    audit.record(
+        "bank.parameters_approved",
+        actor=actor,
+        target=proposal.item,
+        parameter_set=proposal.id,
+        superseded=current.id if current else None,
+        reason=reason,
+    )
+    if commit:
+        db.session.commit()
+    return proposal
+
+
+def reject_parameters(proposal: ParameterSet, *, actor: User, reason: str) -> None:
+    if proposal.status is not ParameterStatus.PROPOSED:
+        raise BankError([f"parameter set {proposal.id}: status: is {proposal.status.value}, not proposed"])
+    proposal.status = ParameterStatus.REJECTED
+    proposal.decision_reason = reason
+    audit.record(
+        "bank.parameters_rejected",
+        actor=actor,
+        target=proposal.item,
+        parameter_set=proposal.id,
+        reason=reason,
+    )
+    db.session.commit()
