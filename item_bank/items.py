@@ -41,7 +41,9 @@ __all__ = [
     "ItemValidationError",
     "LanguageVersion",
     "Stimulus",
+    "format_key",
     "max_category",
+    "parse_key",
     "score_response",
     "validate_response",
 ]
@@ -306,3 +308,44 @@ def score_response(item: ItemSpec, response: Mapping[str, Any] | None) -> int | 
         return None
     validate_response(item, response)
     return SCORING_RULES[item.format](item, response)
+
+
+# Keys in a human form, for forms and spreadsheets: "B" (single best), "1 4 2 3" (expert ratings),
+# "most=B least=D", "2 1 4 3" (expert rank of each option, in option order).
+LETTERS: Final = "ABCDEF"
+
+
+def format_key(item_format: str, key: Mapping[str, Any]) -> str:
+    """Write ``key`` in its human form."""
+    if item_format == "single_best":
+        return LETTERS[int(key["correct"])]
+    if item_format == "sjt_most_least":
+        return f"most={LETTERS[int(key['most'])]} least={LETTERS[int(key['least'])]}"
+    values = key["ratings"] if item_format == "sjt_rate" else key["rank"]
+    return " ".join(str(int(v)) for v in values)
+
+
+def parse_key(item_format: str, text: str) -> dict[str, Any]:
+    """Read a key from its human form; raise ``ValueError`` saying what was expected.
+
+    Only the shape is checked here; :meth:`ItemSpec.validate` checks it against the item's options.
+    """
+    cleaned = text.strip()
+    if item_format == "single_best":
+        letter = cleaned.upper()
+        if len(letter) != 1 or letter not in LETTERS:
+            raise ValueError(f"expected the letter of the correct option (A-F), got {text!r}")
+        return {"correct": LETTERS.index(letter)}
+    if item_format == "sjt_most_least":
+        parts = dict(p.split("=", 1) for p in cleaned.replace(",", " ").split() if "=" in p)
+        most, least = parts.get("most", "").strip().upper(), parts.get("least", "").strip().upper()
+        if len(most) != 1 or len(least) != 1 or most not in LETTERS or least not in LETTERS:
+            raise ValueError(f"expected 'most=<letter> least=<letter>', got {text!r}")
+        return {"most": LETTERS.index(most), "least": LETTERS.index(least)}
+    if item_format in ("sjt_rate", "sjt_rank"):
+        try:
+            values = [int(v) for v in cleaned.replace(",", " ").split()]
+        except ValueError:
+            raise ValueError(f"expected whole numbers separated by spaces, got {text!r}") from None
+        return {"ratings" if item_format == "sjt_rate" else "rank": values}
+    raise ValueError(f"unknown item format {item_format!r}")

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from item_bank.items import ItemSpec, ItemValidationError, LanguageVersion, max_category, score_response
+from item_bank.items import (
+    ItemSpec,
+    ItemValidationError,
+    LanguageVersion,
+    format_key,
+    max_category,
+    parse_key,
+    score_response,
+)
 
 
 def make(fmt: str, key: dict, n: int = 4, **fields) -> ItemSpec:
@@ -128,3 +136,25 @@ def test_bad_keys_are_named(fmt, key, field):
 def test_malformed_responses_are_refused(item, response):
     with pytest.raises(ItemValidationError, match="response"):
         score_response(item, response)
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=lambda i: f"{i.format}-{i.n_options}")
+def test_human_key_form_round_trips(item):
+    text = format_key(item.format, item.key)
+    assert parse_key(item.format, text) == dict(item.key)
+    assert parse_key(item.format, text.lower().replace(" ", "  ")) == dict(item.key)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "message"),
+    [
+        ("single_best", "G", "letter of the correct option"),
+        ("single_best", "AB", "letter of the correct option"),
+        ("sjt_most_least", "most=B", "most=<letter> least=<letter>"),
+        ("sjt_rate", "1 two 3", "whole numbers"),
+        ("essay", "x", "unknown item format"),
+    ],
+)
+def test_bad_human_keys_say_what_was_expected(fmt, text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_key(fmt, text)
