@@ -50,6 +50,10 @@ class ImportReport:
     stimuli_created: list[str] = field(default_factory=list)
 
 
+def find_item(code: str) -> Item | None:
+    return db.session.execute(db.select(Item).where(Item.code == code)).scalar_one_or_none()
+
+
 def _items_by_code(codes: Iterable[str]) -> dict[str, Item]:
     wanted = set(codes)
     if not wanted:

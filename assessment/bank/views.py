@@ -1,34 +1,223 @@
-"""The psychometrician's view of the bank."""
+"""The psychometrician's pages of the item bank."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
-from flask_babel import lazy_gettext as _l
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
+from assessment.audit.models import AuditEvent
 from assessment.auth.access import roles_required
 from assessment.auth.models import Role
-from assessment.bank.models import Item, ItemFamily, ItemStatus
+from assessment.bank import repository, services
+from assessment.bank.forms import (
+    FORMAT_LABELS,
+    LANGUAGE_ORDER,
+    STATUS_LABELS,
+    DecisionForm,
+    ItemForm,
+    StatusForm,
+    form_data_of,
+    spec_from_form,
+)
+from assessment.bank.models import Item, ItemFamily, ItemStatus, ParameterSet
 from assessment.extensions import db
+from item_bank.items import format_key
 
 bp = Blueprint("bank", __name__, url_prefix="/bank")
 
-STATUS_LABELS = {
-    ItemStatus.DRAFT: _l("draft"),
-    ItemStatus.REVIEW: _l("in review"),
-    ItemStatus.PRETEST: _l("pretest"),
-    ItemStatus.OPERATIONAL: _l("operational"),
-    ItemStatus.RETIRED: _l("retired"),
-}
+PSYCHOMETRICIAN = Role.PSYCHOMETRICIAN
+PAGE_SIZE = 100
+
+
+def _item_or_404(code: str) -> Item:
+    item = db.session.execute(db.select(Item).where(Item.code == code)).scalar_one_or_none()
+    if item is None:
+        abort(404)
+    return item
+
+
+@bp.context_processor
+def labels() -> dict[str, object]:
+    return {"status_labels": STATUS_LABELS, "format_labels": FORMAT_LABELS, "format_key": format_key}
 
 
 @bp.route("/")
-@roles_required(Role.PSYCHOMETRICIAN)
+@roles_required(PSYCHOMETRICIAN)
 def index():
-    """Items in the bank, filterable by family."""
-    family = request.args.get("family")
-    query = db.select(Item).options(selectinload(Item.versions)).order_by(Item.code)
-    if family in {f.value for f in ItemFamily}:
-        query = query.where(Item.family == ItemFamily(family))
-    items = db.session.execute(query).scalars().all()
-    return render_template("bank/index.html", items=items, family=family, status_labels=STATUS_LABELS)
+    """Items in the bank, filtered by family, status, domain, competence, tag or text; sorted by exposure."""
+    args = request.args
+    query = db.select(Item).options(selectinload(Item.versions), selectinload(Item.parameter_sets))
+    if args.get("family") in {f.value for f in ItemFamily}:
+        query = query.where(Item.family == ItemFamily(args["family"]))
+    if args.get("status") in {s.value for s in ItemStatus}:
+        query = query.where(Item.status == ItemStatus(args["status"]))
+    if args.get("domain"):
+        query = query.where(Item.domain == args["domain"])
+    if args.get("competence"):
+        query = query.where(Item.competence == args["competence"])
+    if args.get("q"):
+        query = query.where(Item.code.ilike(f"%{args['q'].strip()}%"))
+    order = Item.times_administered.desc() if args.get("sort") == "exposure" else Item.code
+    items = db.session.execute(query.order_by(order, Item.code).limit(PAGE_SIZE + 1)).scalars().all()
+    if tag := args.get("tag", "").strip():
+        items = [i for i in items if tag in (i.tags or [])]
+    # Exposure rate = administrations / candidates tested; sittings arrive with delivery, until then none.
+    examinees = 0
+    domains = db.session.execute(db.select(Item.domain).distinct().where(Item.domain.is_not(None))).scalars()
+    competences = db.session.execute(
+        db.select(Item.competence).distinct().where(Item.competence.is_not(None))
+    ).scalars()
+    return render_template(
+        "bank/index.html",
+        items=items[:PAGE_SIZE],
+        more=len(items) > PAGE_SIZE,
+        args=args,
+        domains=sorted(domains),
+        competences=sorted(competences),
+        examinees=examinees,
+    )
+
+
+@bp.route("/items/<code>")
+@roles_required(PSYCHOMETRICIAN)
+def item_detail(code: str):
+    """Everything about one item: language versions, key, versions, parameters and history."""
+    item = _item_or_404(code)
+    history = (
+        db.session.execute(
+            db.select(AuditEvent)
+            .where(AuditEvent.target_type == "Item", AuditEvent.target_id == str(item.id))
+            .order_by(AuditEvent.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "bank/item.html",
+        item=item,
+        spec=repository.spec_of(item),
+        language_order=LANGUAGE_ORDER,
+        history=history,
+        decision_form=DecisionForm(),
+        status_form=StatusForm(status=item.status.value),
+        transitions=services.TRANSITIONS[item.status],
+    )
+
+
+def _render_form(form: ItemForm, item: Item | None, status: int = 200):
+    return render_template("bank/item_form.html", form=form, item=item, language_order=LANGUAGE_ORDER), status
+
+
+@bp.route("/items/new", methods=["GET", "POST"])
+@roles_required(PSYCHOMETRICIAN)
+def item_new():
+    """Write a new item."""
+    form = ItemForm()
+    if form.validate_on_submit():
+        return _save(form, None)
+    return _render_form(form, None, 422 if form.errors else 200)
+
+
+@bp.route("/items/<code>/edit", methods=["GET", "POST"])
+@roles_required(PSYCHOMETRICIAN)
+def item_edit(code: str):
+    """Edit an item: a draft in place, an item in use as a new version."""
+    item = _item_or_404(code)
+    form = ItemForm(data=form_data_of(repository.spec_of(item)) if request.method == "GET" else None)
+    if form.validate_on_submit():
+        if form.code.data.strip() != item.code:
+            form.code.errors.append(
+                _("The code of an existing item cannot change; write a new item instead.")
+            )
+            return _render_form(form, item, 422)
+        return _save(form, item)
+    return _render_form(form, item, 422 if form.errors else 200)
+
+
+def _save(form: ItemForm, item: Item | None):
+    try:
+        spec = spec_from_form(form)
+    except ValueError as exc:
+        form.key.errors.append(str(exc))
+        return _render_form(form, item, 422)
+    if item is None and services.find_item(spec.code) is not None:
+        form.code.errors.append(_("An item with this code exists already."))
+        return _render_form(form, item, 422)
+    try:
+        saved = services.save_item(
+            spec, actor=current_user._get_current_object(), note=form.note.data or None
+        )
+    except services.BankError as exc:
+        for problem in exc.problems:
+            form.form_errors.append(problem)
+        return _render_form(form, item, 422)
+    flash(
+        _("Item %(code)s saved (version %(version)d).", code=saved.code, version=saved.current.number), "info"
+    )
+    return redirect(url_for("bank.item_detail", code=saved.code))
+
+
+@bp.route("/items/<code>/status", methods=["POST"])
+@roles_required(PSYCHOMETRICIAN)
+def item_status(code: str):
+    """Move an item through its lifecycle."""
+    item = _item_or_404(code)
+    form = StatusForm()
+    if form.validate_on_submit():
+        try:
+            services.change_status(
+                item,
+                ItemStatus(form.status.data),
+                actor=current_user._get_current_object(),
+                reason=form.reason.data,
+            )
+        except services.BankError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Status changed."), "info")
+    return redirect(url_for("bank.item_detail", code=item.code))
+
+
+def _parameter_set_or_404(set_id: int) -> ParameterSet:
+    row = db.session.get(ParameterSet, set_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.route("/parameters/<int:set_id>/approve", methods=["POST"])
+@roles_required(PSYCHOMETRICIAN)
+def parameters_approve(set_id: int):
+    """A second psychometrician makes proposed parameters operational."""
+    proposal = _parameter_set_or_404(set_id)
+    form = DecisionForm()
+    if form.validate_on_submit():
+        try:
+            services.approve_parameters(
+                proposal, actor=current_user._get_current_object(), reason=form.reason.data or None
+            )
+        except services.BankError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Parameters approved: they are now operational."), "info")
+    return redirect(url_for("bank.item_detail", code=proposal.item.code))
+
+
+@bp.route("/parameters/<int:set_id>/reject", methods=["POST"])
+@roles_required(PSYCHOMETRICIAN)
+def parameters_reject(set_id: int):
+    """Turn down proposed parameters, with a reason."""
+    proposal = _parameter_set_or_404(set_id)
+    form = DecisionForm()
+    if form.validate_on_submit():
+        try:
+            services.reject_parameters(
+                proposal, actor=current_user._get_current_object(), reason=form.reason.data or ""
+            )
+        except services.BankError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Parameters rejected."), "info")
+    return redirect(url_for("bank.item_detail", code=proposal.item.code))
