@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, render_template, request
 from flask_login import current_user
 
 from assessment import i18n
@@ -63,9 +63,21 @@ def _init_login(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_session_user)
 
+    @login_manager.unauthorized_handler
+    def unauthorized():  # type: ignore[no-untyped-def]
+        from flask import redirect, request, url_for
+
+        from assessment.api.core import unauthorized_json
+
+        if request.path.startswith("/api/"):
+            return unauthorized_json()
+        return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+
 
 def _register_blueprints(app: Flask) -> None:
+    from assessment.api.core import API_SETTINGS, api, session_bp
     from assessment.auth.views import bp as auth_bp
+    from assessment.bank.api import bp as bank_api_bp
     from assessment.bank.views import bp as bank_bp
     from assessment.health.views import bp as health_bp
     from assessment.main.views import bp as main_bp
@@ -74,6 +86,11 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, bank_bp, health_bp, main_bp, users_bp):
         app.register_blueprint(bp)
     csrf.exempt(health_bp)
+    for key, value in API_SETTINGS.items():
+        app.config.setdefault(key, value)
+    api.init_app(app)
+    for bp in (session_bp, bank_api_bp):
+        api.register_blueprint(bp)
 
 
 def _register_cli(app: Flask) -> None:
@@ -124,17 +141,24 @@ def _init_request_hooks(app: Flask) -> None:
         }
 
 
+PAGE_ERRORS = (400, 403, 404, 405, 429, 500)
+
+
 def _register_error_handlers(app: Flask) -> None:
-    def wants_json() -> bool:
-        return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    from werkzeug.exceptions import HTTPException, InternalServerError
 
-    def handler(code: int):  # type: ignore[no-untyped-def]
-        def handle(error):  # type: ignore[no-untyped-def]
-            if wants_json():
-                return jsonify({"error": getattr(error, "name", "Error"), "status": code}), code
+    from assessment.api.core import api
+
+    def handle(error: Exception):  # type: ignore[no-untyped-def]
+        if not isinstance(error, HTTPException):
+            app.logger.exception("unhandled error", exc_info=error)
+            error = InternalServerError()
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+            return api.handle_http_exception(error)
+        code = error.code or 500
+        if code in PAGE_ERRORS:
             return render_template("errors/error.html", code=code), code
+        return error
 
-        return handle
-
-    for code in (400, 403, 404, 405, 429, 500):
-        app.register_error_handler(code, handler(code))
+    app.register_error_handler(HTTPException, handle)
+    app.register_error_handler(InternalServerError, handle)

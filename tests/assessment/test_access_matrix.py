@@ -19,43 +19,62 @@ ROLES = ("administrator", "psychometrician", "proctor", "candidate", "commission
 EVERYONE = frozenset((ANON, *ROLES))
 SIGNED_IN = frozenset(ROLES)
 PSYCHOMETRICIAN = frozenset({"psychometrician"})
+ADMINISTRATOR = frozenset({"administrator"})
 
 # endpoint -> (method, url, roles allowed). Placeholders: {user} the candidate's account id,
 # {item} an item code, {parameter_set} a proposed parameter set of that item.
-MATRIX: dict[str, tuple[str, str, frozenset[str]]] = {
-    "static": ("GET", "/static/css/app.css", EVERYONE),
-    "health.healthz": ("GET", "/healthz", EVERYONE),
-    "auth.sign_in": ("GET", "/sign-in", EVERYONE),
-    "auth.sign_out": ("POST", "/sign-out", SIGNED_IN),
-    "auth.set_language": ("POST", "/language", EVERYONE),
-    "main.home": ("GET", "/", SIGNED_IN),
-    "main.admin_home": ("GET", "/admin/", frozenset({"administrator"})),
-    "main.proctor_home": ("GET", "/proctor/", frozenset({"proctor"})),
-    "main.candidate_home": ("GET", "/exam/", frozenset({"candidate"})),
-    "main.commission_home": ("GET", "/commission/", frozenset({"commission"})),
-    "bank.index": ("GET", "/bank/", PSYCHOMETRICIAN),
-    "bank.item_detail": ("GET", "/bank/items/{item}", PSYCHOMETRICIAN),
-    "bank.item_new": ("GET", "/bank/items/new", PSYCHOMETRICIAN),
-    "bank.item_edit": ("GET", "/bank/items/{item}/edit", PSYCHOMETRICIAN),
-    "bank.item_status": ("POST", "/bank/items/{item}/status", PSYCHOMETRICIAN),
-    "bank.parameters_approve": ("POST", "/bank/parameters/{parameter_set}/approve", PSYCHOMETRICIAN),
-    "bank.parameters_reject": ("POST", "/bank/parameters/{parameter_set}/reject", PSYCHOMETRICIAN),
-    "users.index": ("GET", "/admin/users/", frozenset({"administrator"})),
-    "users.create": ("GET", "/admin/users/new", frozenset({"administrator"})),
-    "users.edit": ("GET", "/admin/users/{user}", frozenset({"administrator"})),
-    "users.set_password": ("POST", "/admin/users/{user}/password", frozenset({"administrator"})),
-    "users.sign_out_everywhere": (
-        "POST",
-        "/admin/users/{user}/sign-out-everywhere",
-        frozenset({"administrator"}),
+MATRIX: dict[str, tuple[str, frozenset[str]]] = {
+    "GET static": ("/static/css/app.css", EVERYONE),
+    "GET health.healthz": ("/healthz", EVERYONE),
+    "GET auth.sign_in": ("/sign-in", EVERYONE),
+    "POST auth.sign_in": ("/sign-in", EVERYONE),
+    "POST auth.sign_out": ("/sign-out", SIGNED_IN),
+    "POST auth.set_language": ("/language", EVERYONE),
+    "GET main.home": ("/", SIGNED_IN),
+    "GET main.admin_home": ("/admin/", frozenset({"administrator"})),
+    "GET main.proctor_home": ("/proctor/", frozenset({"proctor"})),
+    "GET main.candidate_home": ("/exam/", frozenset({"candidate"})),
+    "GET main.commission_home": ("/commission/", frozenset({"commission"})),
+    "GET bank.index": ("/bank/", PSYCHOMETRICIAN),
+    "GET bank.item_detail": ("/bank/items/{item}", PSYCHOMETRICIAN),
+    "GET bank.item_new": ("/bank/items/new", PSYCHOMETRICIAN),
+    "POST bank.item_new": ("/bank/items/new", PSYCHOMETRICIAN),
+    "GET bank.item_edit": ("/bank/items/{item}/edit", PSYCHOMETRICIAN),
+    "POST bank.item_edit": ("/bank/items/{item}/edit", PSYCHOMETRICIAN),
+    "POST bank.item_status": ("/bank/items/{item}/status", PSYCHOMETRICIAN),
+    "POST bank.parameters_approve": ("/bank/parameters/{parameter_set}/approve", PSYCHOMETRICIAN),
+    "POST bank.parameters_reject": ("/bank/parameters/{parameter_set}/reject", PSYCHOMETRICIAN),
+    "GET users.index": ("/admin/users/", ADMINISTRATOR),
+    "GET users.create": ("/admin/users/new", ADMINISTRATOR),
+    "POST users.create": ("/admin/users/new", ADMINISTRATOR),
+    "GET users.edit": ("/admin/users/{user}", ADMINISTRATOR),
+    "POST users.edit": ("/admin/users/{user}", ADMINISTRATOR),
+    "POST users.set_password": ("/admin/users/{user}/password", ADMINISTRATOR),
+    "POST users.sign_out_everywhere": ("/admin/users/{user}/sign-out-everywhere", ADMINISTRATOR),
+    "GET api-docs.openapi_json": ("/api/openapi.json", EVERYONE),
+    "GET api_session.SessionView": ("/api/v1/session", SIGNED_IN),
+    "GET api_bank.ItemsView": ("/api/v1/items", PSYCHOMETRICIAN),
+    "POST api_bank.ItemsView": ("/api/v1/items", PSYCHOMETRICIAN),
+    "GET api_bank.ItemView": ("/api/v1/items/{item}", PSYCHOMETRICIAN),
+    "PUT api_bank.ItemView": ("/api/v1/items/{item}", PSYCHOMETRICIAN),
+    "POST api_bank.item_status": ("/api/v1/items/{item}/status", PSYCHOMETRICIAN),
+    "POST api_bank.approve_parameter_set": (
+        "/api/v1/parameter-sets/{parameter_set}/approve",
+        PSYCHOMETRICIAN,
     ),
+    "POST api_bank.reject_parameter_set": ("/api/v1/parameter-sets/{parameter_set}/reject", PSYCHOMETRICIAN),
 }
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
-def test_every_route_is_in_the_matrix(app):
-    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    assert endpoints - MATRIX.keys() == set(), "add the new routes to MATRIX with the roles allowed"
-    assert MATRIX.keys() - endpoints == set(), "MATRIX names routes the app no longer has"
+def test_every_route_and_method_is_in_the_matrix(app):
+    routes = {
+        f"{method} {rule.endpoint}"
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - IGNORED_METHODS
+    }
+    assert routes - MATRIX.keys() == set(), "add the new routes to MATRIX with the roles allowed"
+    assert MATRIX.keys() - routes == set(), "MATRIX names routes the app no longer has"
 
 
 @pytest.fixture
@@ -84,12 +103,13 @@ def test_each_role_reaches_only_its_own_pages(app, users, objects, who):
     if who != ANON:
         assert sign_in(client, who).status_code == 302
     failures = []
-    for endpoint, (method, url, allowed) in MATRIX.items():
-        if endpoint == "auth.sign_out":
-            continue  # would end this client's session; covered in test_auth
+    for route, (url, allowed) in MATRIX.items():
+        method, endpoint = route.split(" ")
+        if route in ("POST auth.sign_out", "POST auth.sign_in"):
+            continue  # would end or replace this client's session; covered in test_auth
         response = client.open(url.format(**objects), method=method)
         location = response.headers.get("Location", "")
-        refused = response.status_code == 403 or (
+        refused = response.status_code in (401, 403) or (
             response.status_code == 302 and "/sign-in" in location and endpoint != "auth.sign_in"
         )
         if (who in allowed) == refused:
