@@ -49,6 +49,7 @@ def _import_models() -> None:
     from assessment.audit import models as _audit  # noqa: F401
     from assessment.auth import models as _auth  # noqa: F401
     from assessment.bank import models as _bank  # noqa: F401
+    from assessment.calibration import models as _calibration  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:
@@ -79,11 +80,12 @@ def _register_blueprints(app: Flask) -> None:
     from assessment.auth.views import bp as auth_bp
     from assessment.bank.api import bp as bank_api_bp
     from assessment.bank.views import bp as bank_bp
+    from assessment.calibration.views import bp as calibration_bp
     from assessment.health.views import bp as health_bp
     from assessment.main.views import bp as main_bp
     from assessment.users.views import bp as users_bp
 
-    for bp in (auth_bp, bank_bp, health_bp, main_bp, users_bp):
+    for bp in (auth_bp, bank_bp, calibration_bp, health_bp, main_bp, users_bp):
         app.register_blueprint(bp)
     csrf.exempt(health_bp)
     for key, value in API_SETTINGS.items():

@@ -18,7 +18,10 @@ class NavLink(NamedTuple):
 
 NAVIGATION: dict[Role, tuple[NavLink, ...]] = {
     Role.ADMINISTRATOR: (NavLink(_l("Overview"), "main.admin_home"), NavLink(_l("Users"), "users.index")),
-    Role.PSYCHOMETRICIAN: (NavLink(_l("Item bank"), "bank.index"),),
+    Role.PSYCHOMETRICIAN: (
+        NavLink(_l("Item bank"), "bank.index"),
+        NavLink(_l("Calibration"), "calibration.index"),
+    ),
     Role.PROCTOR: (NavLink(_l("My sessions"), "main.proctor_home"),),
     Role.CANDIDATE: (NavLink(_l("My exams"), "main.candidate_home"),),
     Role.COMMISSION: (NavLink(_l("Candidate profiles"), "main.commission_home"),),

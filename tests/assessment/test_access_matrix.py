@@ -10,6 +10,7 @@ import pytest
 
 from assessment.auth.models import User
 from assessment.bank import services as bank_services
+from assessment.calibration.models import CalibrationRun, ResponseDataset
 from assessment.extensions import db
 from item_bank.items import ItemSpec, LanguageVersion
 from tests.assessment.conftest import sign_in
@@ -22,7 +23,7 @@ PSYCHOMETRICIAN = frozenset({"psychometrician"})
 ADMINISTRATOR = frozenset({"administrator"})
 
 # endpoint -> (method, url, roles allowed). Placeholders: {user} the candidate's account id,
-# {item} an item code, {parameter_set} a proposed parameter set of that item.
+# {item} an item code, {parameter_set} a proposed parameter set of that item, {run} a queued calibration run.
 MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET static": ("/static/css/app.css", EVERYONE),
     "GET health.healthz": ("/healthz", EVERYONE),
@@ -44,6 +45,13 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "POST bank.item_status": ("/bank/items/{item}/status", PSYCHOMETRICIAN),
     "POST bank.parameters_approve": ("/bank/parameters/{parameter_set}/approve", PSYCHOMETRICIAN),
     "POST bank.parameters_reject": ("/bank/parameters/{parameter_set}/reject", PSYCHOMETRICIAN),
+    "GET calibration.index": ("/calibration/", PSYCHOMETRICIAN),
+    "POST calibration.dataset_upload": ("/calibration/datasets", PSYCHOMETRICIAN),
+    "POST calibration.run_start": ("/calibration/runs", PSYCHOMETRICIAN),
+    "GET calibration.run_detail": ("/calibration/runs/{run}", PSYCHOMETRICIAN),
+    "GET calibration.run_progress": ("/calibration/runs/{run}/progress", PSYCHOMETRICIAN),
+    "POST calibration.run_cancel": ("/calibration/runs/{run}/cancel", PSYCHOMETRICIAN),
+    "POST calibration.run_decide": ("/calibration/runs/{run}/decisions", PSYCHOMETRICIAN),
     "GET users.index": ("/admin/users/", ADMINISTRATOR),
     "GET users.create": ("/admin/users/new", ADMINISTRATOR),
     "POST users.create": ("/admin/users/new", ADMINISTRATOR),
@@ -94,7 +102,13 @@ def objects(app, users) -> dict[str, object]:
         proposal = bank_services.propose_parameters(
             item, model="2pl", a=1.0, b=[0.0], provenance={}, actor=None
         )
-        return {"user": users["candidate"], "item": item.code, "parameter_set": proposal.id}
+        dataset = ResponseDataset(
+            name="d", source="test", item_codes=["K-M-1"], n_persons=0, sha256="0" * 64, data=b""
+        )
+        run = CalibrationRun(dataset=dataset, settings={"linking": "none"}, created_by_id=author.id)
+        db.session.add(run)
+        db.session.commit()
+        return {"user": users["candidate"], "item": item.code, "parameter_set": proposal.id, "run": run.id}
 
 
 @pytest.mark.parametrize("who", [ANON, *ROLES])

@@ -1,0 +1,1 @@
+"""Calibration runs: response data, background IRT calibration, review and decisions."""

@@ -1,0 +1,259 @@
+"""Calibration pages: response data, runs with live progress, and the review with per-item decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from assessment.auth.access import roles_required
+from assessment.auth.models import Role
+from assessment.bank.models import ParameterSet
+from assessment.calibration import jobs, plots, services
+from assessment.calibration.forms import (
+    DECISION_LABELS,
+    LINKING_LABELS,
+    ConfirmForm,
+    DatasetForm,
+    DecisionForm,
+    RunForm,
+)
+from assessment.calibration.models import CalibrationRun, ResponseDataset, RunStatus
+from assessment.extensions import db
+from item_bank.irt.models import ItemParameters
+
+bp = Blueprint("calibration", __name__, url_prefix="/calibration")
+only_psychometricians = roles_required(Role.PSYCHOMETRICIAN)
+
+
+def _run_or_404(run_id: int) -> CalibrationRun:
+    run = db.session.get(CalibrationRun, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+def _datasets() -> list[ResponseDataset]:
+    return list(db.session.execute(db.select(ResponseDataset).order_by(ResponseDataset.id.desc())).scalars())
+
+
+def _run_form() -> RunForm:
+    form = RunForm()
+    form.dataset.choices = [(d.id, f"{d.name} ({d.n_persons} × {len(d.item_codes)})") for d in _datasets()]
+    return form
+
+
+@bp.route("/")
+@only_psychometricians
+def index():
+    """Response data and calibration runs."""
+    runs = db.session.execute(
+        db.select(CalibrationRun).order_by(CalibrationRun.id.desc()).limit(50)
+    ).scalars()
+    return render_template(
+        "calibration/index.html",
+        runs=list(runs),
+        datasets=_datasets(),
+        dataset_form=DatasetForm(),
+        run_form=_run_form(),
+        linking_labels=LINKING_LABELS,
+    )
+
+
+@bp.route("/datasets", methods=["POST"])
+@only_psychometricians
+def dataset_upload():
+    """Upload response data gathered elsewhere (all-or-nothing: a bad file lists its problems)."""
+    form = DatasetForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            dataset = services.import_responses(
+                upload.read(),
+                upload.filename or "upload.csv",
+                name=form.name.data,
+                actor=current_user._get_current_object(),
+            )
+        except services.CalibrationError as exc:
+            for problem in exc.problems:
+                flash(problem, "error")
+        else:
+            flash(
+                _(
+                    "%(n)d persons × %(k)d items stored as %(name)s.",
+                    n=dataset.n_persons,
+                    k=len(dataset.item_codes),
+                    name=dataset.name,
+                ),
+                "info",
+            )
+    else:
+        flash(_("Choose a file to upload."), "error")
+    return redirect(url_for("calibration.index"))
+
+
+@bp.route("/runs", methods=["POST"])
+@only_psychometricians
+def run_start():
+    """Start a calibration in the background."""
+    form = _run_form()
+    if not form.validate_on_submit():
+        flash(_("The run was not started: check the settings."), "error")
+        return redirect(url_for("calibration.index"))
+    dataset = db.session.get(ResponseDataset, form.dataset.data)
+    try:
+        run = services.start_run(
+            dataset,
+            actor=current_user._get_current_object(),
+            knowledge_model=form.knowledge_model.data,
+            sjt_model=form.sjt_model.data,
+            linking=form.linking.data,
+            max_iter=form.max_iter.data,
+        )
+    except services.CalibrationError as exc:
+        for problem in exc.problems:
+            flash(problem, "error")
+        return redirect(url_for("calibration.index"))
+    jobs.submit(run)
+    return redirect(url_for("calibration.run_detail", run_id=run.id))
+
+
+def _progress(run: CalibrationRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status.value,
+        "finished": run.status.finished,
+        "progress": run.progress or {},
+        "error": run.error,
+        "cancel_requested": run.cancel_requested,
+    }
+
+
+@bp.route("/runs/<int:run_id>/progress")
+@only_psychometricians
+def run_progress(run_id: int):
+    """Live progress of a run as JSON (the page polls it)."""
+    return jsonify(_progress(_run_or_404(run_id)))
+
+
+@bp.route("/runs/<int:run_id>/cancel", methods=["POST"])
+@only_psychometricians
+def run_cancel(run_id: int):
+    """Ask a running calibration to stop; nothing of it is kept."""
+    run = _run_or_404(run_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            services.request_cancel(run, actor=current_user._get_current_object())
+        except services.CalibrationError as exc:
+            flash(str(exc), "error")
+    return redirect(url_for("calibration.run_detail", run_id=run.id))
+
+
+def _estimates(result: dict[str, Any]) -> ItemParameters:
+    rows = result["items"]
+    width = max(len(r["b"]) for r in rows)
+    b = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        b[i, : len(r["b"])] = [np.nan if v is None else v for v in r["b"]]
+    return ItemParameters.from_arrays(
+        [r["item_id"] for r in rows],
+        [r["model"] for r in rows],
+        [r["a"] for r in rows],
+        b,
+        [r["c"] for r in rows],
+    )
+
+
+@bp.route("/runs/<int:run_id>")
+@only_psychometricians
+def run_detail(run_id: int):
+    """Progress while running; the review (estimates, fit, DIF, plots, decisions) once finished."""
+    run = _run_or_404(run_id)
+    context: dict[str, Any] = {
+        "run": run,
+        "progress": _progress(run),
+        "confirm": ConfirmForm(),
+        "linking_labels": LINKING_LABELS,
+    }
+    if run.status is RunStatus.SUCCEEDED and run.result:
+        params = _estimates(run.result)
+        charts = {
+            row["item_id"]: plots.item_characteristic_curves(
+                params,
+                row["item_id"],
+                title=_("Item characteristic curves of %(code)s", code=row["item_id"]),
+                x_label=_("Ability (theta)"),
+                y_label=_("Probability"),
+                category_label=_("score"),
+            )
+            for row in run.result["items"]
+        }
+        proposals = {
+            row["item_id"]: db.session.get(ParameterSet, row["parameter_set"])
+            for row in run.result["items"]
+            if "parameter_set" in row
+        }
+        context.update(
+            result=run.result,
+            charts=charts,
+            proposals=proposals,
+            decision_labels=DECISION_LABELS,
+            decision_form=DecisionForm(),
+            is_creator=run.created_by_id == current_user.id,
+            test_information=plots.information_chart(
+                params,
+                None,
+                title=_("Test information"),
+                x_label=_("Ability (theta)"),
+                y_label=_("Information"),
+                test_label=_("all calibrated items"),
+            ),
+            item_information=plots.information_chart(
+                params,
+                list(params.item_ids[:7]),
+                title=_("Item information (first items)"),
+                x_label=_("Ability (theta)"),
+                y_label=_("Information"),
+                test_label="",
+            ),
+            sem=plots.sem_chart(
+                params,
+                title=_("Conditional standard error of measurement"),
+                x_label=_("Ability (theta)"),
+                y_label=_("SEM"),
+                label=_("all calibrated items"),
+            ),
+        )
+    return render_template("calibration/run.html", **context)
+
+
+@bp.route("/runs/<int:run_id>/decisions", methods=["POST"])
+@only_psychometricians
+def run_decide(run_id: int):
+    """Record a decision on one item: approve (a second psychometrician), keep pretesting, or retire."""
+    run = _run_or_404(run_id)
+    form = DecisionForm()
+    if form.validate_on_submit():
+        try:
+            services.decide(
+                run,
+                form.item.data,
+                form.decision.data,
+                actor=current_user._get_current_object(),
+                reason=form.reason.data or None,
+            )
+        except services.CalibrationError as exc:
+            flash("; ".join(exc.problems), "error")
+        else:
+            flash(
+                _(
+                    "%(code)s: %(decision)s recorded.",
+                    code=form.item.data,
+                    decision=DECISION_LABELS[form.decision.data],
+                ),
+                "info",
+            )
+    return redirect(url_for("calibration.run_detail", run_id=run.id, _anchor=f"item-{form.item.data}"))

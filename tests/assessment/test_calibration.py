@@ -1,0 +1,330 @@
+"""Calibration runs: response data in, reviewed estimates out, four-eyes decisions; nothing half-written."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+
+from assessment.audit.models import AuditEvent
+from assessment.auth import services as account_services
+from assessment.auth.models import Role, User
+from assessment.bank import services as bank_services
+from assessment.bank.models import ItemStatus, ParameterSet, ParameterStatus
+from assessment.calibration import jobs, services
+from assessment.calibration.models import CalibrationRun, ResponseDataset, RunStatus
+from assessment.extensions import db
+from item_bank.irt.models import ItemParameters, simulate_responses
+from item_bank.items import ItemSpec, LanguageVersion
+from tests.assessment.conftest import PASSWORD, REDIS_URL, sign_in
+
+N_KNOWLEDGE, N_SJT = 12, 3
+
+
+def _truth() -> ItemParameters:
+    rng = np.random.default_rng(7)
+    k = N_KNOWLEDGE
+    b = np.full((k + N_SJT, 4), np.nan)
+    b[:k, 0] = np.linspace(-1.5, 1.5, k)
+    # most/least items score 0..2: two ordered thresholds each
+    b[k:, :2] = np.sort(rng.normal(0, 1, (N_SJT, 2)), axis=1) + np.array([-0.5, 0.5])
+    codes = [f"K-{i:02d}" for i in range(k)] + [f"S-{i:02d}" for i in range(N_SJT)]
+    return ItemParameters.from_arrays(
+        codes, ["2pl"] * k + ["grm"] * N_SJT, np.r_[rng.uniform(0.8, 2.0, k), rng.uniform(1.0, 2.0, N_SJT)], b
+    )
+
+
+TRUTH = _truth()
+
+
+def _bank_specs() -> list[ItemSpec]:
+    options = ("a", "b", "c", "d")
+    specs = []
+    for code in TRUTH.item_ids:
+        if code.startswith("K"):
+            specs.append(
+                ItemSpec(
+                    code,
+                    "single_best",
+                    {"en": LanguageVersion("Q?", options)},
+                    {"correct": 0},
+                    status="pretest",
+                    domain="civil",
+                )
+            )
+        else:
+            specs.append(
+                ItemSpec(
+                    code,
+                    "sjt_most_least",
+                    {"en": LanguageVersion("Q?", options)},
+                    {"most": 0, "least": 1},
+                    status="pretest",
+                    competence="integrity",
+                )
+            )
+    return specs
+
+
+def _csv(n: int = 1500, seed: int = 3, *, groups: bool = True, missing: float = 0.0) -> bytes:
+    rng = np.random.default_rng(seed)
+    x = simulate_responses(TRUTH, rng.normal(0, 1, n), rng, missing_rate=missing)
+    header = ["person_id", *TRUTH.item_ids] + (["language"] if groups else [])
+    lines = [",".join(header)]
+    for i, row in enumerate(x):
+        cells = (
+            [f"P{i}"] + ["" if v < 0 else str(v) for v in row] + (["ru" if i % 2 else "kk"] if groups else [])
+        )
+        lines.append(",".join(cells))
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def bank(app, users):
+    with app.app_context():
+        account_services.create_user(
+            username="second", full_name="Second", role=Role.PSYCHOMETRICIAN, password=PASSWORD
+        )
+        bank_services.import_items(_bank_specs(), actor=None, source="test bank")
+    return app
+
+
+def _user(name):
+    return db.session.execute(db.select(User).where(User.username == name)).scalar_one()
+
+
+def _dataset(app, raw=None, name="pilot") -> int:
+    with app.app_context():
+        return services.import_responses(
+            raw or _csv(), "pilot.csv", name=name, actor=_user("psychometrician")
+        ).id
+
+
+def _run(app, dataset_id, linking="none", **kwargs) -> int:
+    with app.app_context():
+        dataset = db.session.get(ResponseDataset, dataset_id)
+        run = services.start_run(
+            dataset,
+            actor=_user("psychometrician"),
+            knowledge_model="2pl",
+            sjt_model="grm",
+            linking=linking,
+            **kwargs,
+        )
+        return run.id
+
+
+def test_uploaded_responses_are_stored_with_their_groups(bank):
+    dataset_id = _dataset(bank)
+    with bank.app_context():
+        dataset = db.session.get(ResponseDataset, dataset_id)
+        matrix = services.unpack(dataset)
+        assert dataset.n_persons == 1500 and dataset.group_label == "language"
+        assert matrix.item_codes == list(TRUTH.item_ids)
+        assert sorted(set(matrix.groups.tolist())) == ["kk", "ru"]
+        assert matrix.responses.min() >= 0 and matrix.responses[:, -1].max() <= 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda t: t.replace("K-03", "K-99", 1), "column 'K-99': no item with this code in the bank"),
+        (lambda t: t.replace("\nP5,", "\nP5,x", 1), "row 7"),
+        (
+            lambda t: "\n".join(line + (",3" if i else ",S-09") for i, line in enumerate(t.splitlines())),
+            "no item with this code",
+        ),
+        (lambda t: t.replace(",1,", ",7,", 1), "above the item's highest score"),
+    ],
+)
+def test_bad_response_files_are_refused_whole(bank, mutate, expected):
+    raw = mutate(_csv(n=40).decode()).encode()
+    with bank.app_context(), pytest.raises(services.CalibrationError) as excinfo:
+        services.import_responses(raw, "bad.csv", name="bad", actor=None)
+    assert any(expected in p and "bad.csv" in p for p in excinfo.value.problems), excinfo.value.problems
+    with bank.app_context():
+        assert db.session.execute(db.select(ResponseDataset)).first() is None
+
+
+def test_a_run_recovers_the_parameters_and_proposes_them(bank):
+    run_id = _run(bank, _dataset(bank))
+    with bank.app_context():
+        assert services.execute_run(run_id) is RunStatus.SUCCEEDED
+        run = db.session.get(CalibrationRun, run_id)
+        summary, rows = run.result["summary"], run.result["items"]
+        assert summary["converged"] and summary["n_persons"] == 1500
+        estimates = {r["item_id"]: r for r in rows}
+        # 1,500 persons: SE(b) of a mid-difficulty item is ~0.07; 0.25 is ~3.5 SE
+        for j, code in enumerate(TRUTH.item_ids[:N_KNOWLEDGE]):
+            assert estimates[code]["b"][0] == pytest.approx(TRUTH.b[j, 0], abs=0.25), code
+        assert estimates["S-00"]["model"] == "grm" and len(estimates["S-00"]["b"]) == 2
+        assert summary["dif_groups"] == {"reference": "kk", "focal": "ru"}
+        sets = db.session.execute(db.select(ParameterSet)).scalars().all()
+        assert len(sets) == len(TRUTH.item_ids)
+        assert {p.status for p in sets} == {ParameterStatus.PROPOSED}
+        assert (
+            sets[0].provenance["run"] == run_id and sets[0].provenance["dataset_sha256"] == run.dataset.sha256
+        )
+
+
+def test_anchored_run_puts_new_items_on_the_bank_scale(bank):
+    # Approve bank values for the first eight knowledge items: on a scale shifted by +1 from the truth.
+    with bank.app_context():
+        author, second = _user("psychometrician"), _user("second")
+        for j, code in enumerate(TRUTH.item_ids[:8]):
+            item = bank_services.find_item(code)
+            p = bank_services.propose_parameters(
+                item,
+                model="2pl",
+                a=float(TRUTH.a[j]),
+                b=[TRUTH.b[j, 0] + 1.0],
+                provenance={"source": "bank"},
+                actor=author,
+            )
+            bank_services.approve_parameters(p, actor=second)
+    run_id = _run(bank, _dataset(bank), linking="anchors")
+    with bank.app_context():
+        assert services.execute_run(run_id) is RunStatus.SUCCEEDED
+        run = db.session.get(CalibrationRun, run_id)
+        rows = {r["item_id"]: r for r in run.result["items"]}
+        assert rows["K-00"]["anchored"] and "parameter_set" not in rows["K-00"]
+        # the new items move by the same +1 as the anchors, and so do the persons (mean 0 -> +1)
+        for j in range(8, N_KNOWLEDGE):
+            code = TRUTH.item_ids[j]
+            assert rows[code]["b"][0] == pytest.approx(TRUTH.b[j, 0] + 1.0, abs=0.3), code
+        assert run.result["summary"]["latent_mean"] == pytest.approx(1.0, abs=0.15)
+
+
+def test_failed_run_writes_no_parameters(bank):
+    run_id = _run(bank, _dataset(bank), linking="anchors")  # no bank values: anchoring is impossible
+    with bank.app_context():
+        assert services.execute_run(run_id) is RunStatus.FAILED
+        run = db.session.get(CalibrationRun, run_id)
+        assert "needs items with bank values" in run.error
+        assert db.session.execute(db.select(ParameterSet)).first() is None
+
+
+def test_cancelled_run_keeps_nothing(bank, monkeypatch):
+    monkeypatch.setattr(services, "PROGRESS_EVERY", 0.0)
+    run_id = _run(bank, _dataset(bank), tol=1e-9, max_iter=400)
+    with bank.app_context():
+        db.session.get(CalibrationRun, run_id).cancel_requested = True
+        db.session.commit()
+        assert services.execute_run(run_id) is RunStatus.CANCELLED
+        assert db.session.execute(db.select(ParameterSet)).first() is None
+
+
+def test_run_is_claimed_once(bank):
+    run_id = _run(bank, _dataset(bank))
+    with bank.app_context():
+        assert services.execute_run(run_id) is RunStatus.SUCCEEDED
+        assert services.execute_run(run_id) is RunStatus.SUCCEEDED  # second call finds it done, does nothing
+        assert db.session.execute(db.select(db.func.count()).select_from(ParameterSet)).scalar_one() == 15
+
+
+def test_decisions_need_four_eyes_to_approve(bank):
+    run_id = _run(bank, _dataset(bank))
+    with bank.app_context():
+        services.execute_run(run_id)
+        run = db.session.get(CalibrationRun, run_id)
+        with pytest.raises(services.CalibrationError, match="cannot approve it"):
+            services.decide(run, "K-00", "approve", actor=_user("psychometrician"), reason="mine")
+        services.decide(run, "K-00", "approve", actor=_user("second"), reason="fit fine")
+        services.decide(run, "K-01", "keep_pretesting", actor=_user("psychometrician"), reason="small N")
+        services.decide(run, "K-02", "retire", actor=_user("second"), reason="misfit")
+        k0, k1, k2 = (bank_services.find_item(c) for c in ("K-00", "K-01", "K-02"))
+        assert k0.approved_parameters is not None and k0.status is ItemStatus.OPERATIONAL
+        assert k1.approved_parameters is None and k1.status is ItemStatus.PRETEST
+        assert k2.status is ItemStatus.RETIRED
+        actions = db.session.execute(db.select(AuditEvent.action)).scalars().all()
+        assert {"calibration.run_started", "calibration.run_finished", "bank.parameters_approved"} <= set(
+            actions
+        )
+
+
+def test_the_thread_executor_runs_in_the_background(make_app, bank):
+    app = make_app(REDIS_URL=None)
+    run_id = _run(app, _dataset(app))
+    with app.app_context():
+        assert jobs.submit(db.session.get(CalibrationRun, run_id)) == "thread"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with app.app_context():
+            status = db.session.get(CalibrationRun, run_id).status
+        if status.finished:
+            break
+        time.sleep(0.2)
+    assert status is RunStatus.SUCCEEDED
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (CI sets it)")
+def test_the_rq_executor_runs_the_job_on_a_worker(bank):
+    from rq import Queue, SimpleWorker
+
+    from assessment.extensions import redis_store
+
+    run_id = _run(bank, _dataset(bank))
+    with bank.app_context():
+        assert jobs.submit(db.session.get(CalibrationRun, run_id)) == "rq"
+        connection = redis_store.client_for(bank)
+        worker = SimpleWorker([Queue(jobs.QUEUE, connection=connection)], connection=connection)
+        assert worker.work(burst=True)
+        db.session.expire_all()
+        assert db.session.get(CalibrationRun, run_id).status is RunStatus.SUCCEEDED
+
+
+def test_review_page_shows_estimates_plots_and_decisions(bank):
+    run_id = _run(bank, _dataset(bank))
+    with bank.app_context():
+        services.execute_run(run_id)
+    second = bank.test_client()
+    sign_in(second, "second")
+    page = second.get(f"/calibration/runs/{run_id}").get_data(as_text=True)
+    assert page.count("<svg") == 3 + len(TRUTH.item_ids)
+    assert "Item characteristic curves of K-00" in page and "S-X²" in page
+    response = second.post(
+        f"/calibration/runs/{run_id}/decisions",
+        data={"item": "K-03", "decision": "approve", "reason": "good"},
+    )
+    assert response.status_code == 302
+    with bank.app_context():
+        assert bank_services.find_item("K-03").approved_parameters is not None
+
+
+def test_upload_and_start_through_the_pages(make_app, bank):
+    app = make_app(REDIS_URL=None)
+    client = app.test_client()
+    sign_in(client, "psychometrician")
+    response = client.post(
+        "/calibration/datasets",
+        data={"name": "pilot", "file": (io.BytesIO(_csv(n=600)), "p.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        dataset_id = db.session.execute(db.select(ResponseDataset.id)).scalar_one()
+    response = client.post(
+        "/calibration/runs",
+        data={
+            "dataset": dataset_id,
+            "knowledge_model": "2pl",
+            "sjt_model": "grm",
+            "linking": "none",
+            "max_iter": 200,
+        },
+    )
+    assert response.status_code == 302
+    run_url = response.headers["Location"]
+    deadline = time.monotonic() + 60
+    while not client.get(run_url + "/progress").get_json()["finished"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.get(run_url + "/progress").get_json()["status"] == "succeeded"
+    bad = client.post(
+        "/calibration/datasets",
+        data={"file": (io.BytesIO(b"person_id,K-00\nP1,5\n"), "b.csv")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "above the item&#39;s highest score" in bad.get_data(as_text=True)
