@@ -53,7 +53,7 @@ def line_chart(
     height: int = 260,
 ) -> Markup:
     """An inline SVG chart of several series sharing the x axis."""
-    left, right, top, bottom = 52, 12, 12, 44
+    left, right, top, bottom = 52, 12, 30, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for s in series for x in s.x]
     x_min, x_max = min(xs), max(xs)
@@ -70,6 +70,7 @@ def line_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" role="img" aria-label="{escape(title)}" class="chart">',
         f"<title>{escape(title)}</title><desc>{escape(description)}</desc>",
+        f'<text x="{left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#8c959f"/>',
     ]
     for i in range(5):

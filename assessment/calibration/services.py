@@ -191,6 +191,12 @@ def start_run(
         problems.append(f"items {unknown} are not in dataset {dataset.name!r}")
     if len(codes) < 3:
         problems.append("a calibration needs at least 3 items")
+    with_bank_values = [i.code for i in _items(codes) if i.approved_parameters is not None]
+    if linking != "none" and not with_bank_values:
+        problems.append(
+            f"linking by {linking!r} needs items with approved bank values among the calibrated items, and "
+            f"none of these {len(codes)} has any; choose 'none' for a first calibration"
+        )
     if problems:
         raise CalibrationError(problems)
     run = CalibrationRun(

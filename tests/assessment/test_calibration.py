@@ -197,12 +197,21 @@ def test_anchored_run_puts_new_items_on_the_bank_scale(bank):
         assert run.result["summary"]["latent_mean"] == pytest.approx(1.0, abs=0.15)
 
 
+def test_anchoring_without_bank_values_is_refused_before_it_starts(bank):
+    dataset_id = _dataset(bank)
+    with pytest.raises(services.CalibrationError, match="choose 'none' for a first calibration"):
+        _run(bank, dataset_id, linking="anchors")
+
+
 def test_failed_run_writes_no_parameters(bank):
-    run_id = _run(bank, _dataset(bank), linking="anchors")  # no bank values: anchoring is impossible
+    run_id = _run(bank, _dataset(bank))
     with bank.app_context():
+        # the bank changes between queueing and running: an item of the run is gone
+        db.session.delete(bank_services.find_item("K-05"))
+        db.session.commit()
         assert services.execute_run(run_id) is RunStatus.FAILED
         run = db.session.get(CalibrationRun, run_id)
-        assert "needs items with bank values" in run.error
+        assert "no longer in the bank" in run.error
         assert db.session.execute(db.select(ParameterSet)).first() is None
 
 
