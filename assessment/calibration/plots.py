@@ -77,9 +77,10 @@ def line_chart(
         value = y_top * i / 4
         y = py(value)
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eaeef2"/>')
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:g}</text>'
-        )
+        if i % 2 == 0:  # label every other grid line: 0, half, top
+            parts.append(
+                f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:g}</text>'
+            )
     for tick in range(math.ceil(x_min), math.floor(x_max) + 1):
         x = px(tick)
         parts.append(
