@@ -100,7 +100,8 @@ class CalibrationReview:
             row = dict(vars(item))
             row["flags"] = item.flags
             items.append(row)
-        return _finite({"summary": self.summary, "items": items})
+        converted: dict[str, Any] = _finite({"summary": self.summary, "items": items})
+        return converted
 
 
 def _warnings_by_item(
@@ -205,13 +206,14 @@ def calibrate_for_review(
         raise ValueError(f"linking by {linking!r} needs at least 2 common items, got {common}")
     fixed = bank.subset(common) if linking == "anchors" and bank is not None else None
     models_used = [
-        bank.model[bank.index(i)] if fixed is not None and i in common else m
+        fixed.model[fixed.index(i)] if fixed is not None and i in common else m
         for i, m in zip(ids, models, strict=True)
     ]
     calibrator = Calibrator(
         models_used, n_quad=n_quad, max_iter=max_iter, tol=tol, fixed=fixed, callback=callback
     ).fit(x, item_ids=ids)
-    params, se = calibrator.params_, calibrator.se_
+    params = calibrator.params_
+    se: Any = calibrator.se_
     linking_result: dict[str, Any] = {"method": linking, "common_items": common}
     mean, sd = float(calibrator.latent_mean_[0]), float(calibrator.latent_sd_[0])
     if linking not in ("anchors", "none") and bank is not None:
