@@ -44,7 +44,10 @@ def load_demo(url: str) -> None:
     from assessment.demo.services import load
 
     report = load()
-    click.echo(f"Demo loaded: {report.users_created} new account(s), {report.items_created} new item(s).")
+    click.echo(
+        f"Demo loaded: {report.users_created} new account(s), {report.items_created} new item(s), "
+        f"{report.parameters_approved} demo parameter set(s) from a simulated pilot."
+    )
     click.echo(f"Sign in at {url.rstrip('/')}/sign-in with one of:")
     for account in report.accounts:
         click.echo(f"  {account.role:<16} {account.username:<16} password: {account.password}")

@@ -1,20 +1,33 @@
-"""Loading the demo: idempotent, refuses to run in production."""
+"""Loading the demo: accounts for every role and a demo item bank with calibrated parameters.
+
+Idempotent, and refused in production (the demo passwords are public). The bank's parameters come from
+Tandau's own calibration of a *simulated* pilot: true parameters are drawn with a fixed seed, 2,000 simulated
+candidates answer every item, and the engine calibrates their responses (2PL for knowledge items, graded
+response model for SJT items). Every such parameter set is labelled as demo.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from flask import current_app
 
 from assessment.audit import services as audit
 from assessment.auth import services as account_services
 from assessment.auth.models import Role
-from assessment.bank.models import Item, ItemFamily, ItemFormat, ItemStatus, ItemVersion
+from assessment.bank import services as bank_services
+from assessment.bank.models import Item, ParameterSet
 from assessment.extensions import db
+from item_bank.formats.items_json import loads_items
+from item_bank.irt.models import ItemParameters, simulate_responses
+from item_bank.items import ItemSpec
+from item_bank.review import calibrate_for_review
 
-DEMO_ITEMS = Path(__file__).with_name("items.json")
+DEMO_BANK = Path(__file__).with_name("bank.json")
+PILOT_SIZE = 2000
+PILOT_SEED = 20261124
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,57 @@ DEMO_ACCOUNTS = (
 class DemoReport:
     users_created: int = 0
     items_created: int = 0
+    parameters_approved: int = 0
     accounts: tuple[DemoAccount, ...] = field(default=DEMO_ACCOUNTS)
+
+
+def pilot_truth(specs: list[ItemSpec], rng: np.random.Generator) -> ItemParameters:
+    """True parameters of the simulated pilot: 2PL knowledge items, GRM SJT items with their own K."""
+    n = len(specs)
+    k_max = max(s.n_categories for s in specs)
+    a = np.exp(rng.normal(0.1, 0.25, n)).clip(0.5, 2.5)
+    b = np.full((n, k_max - 1), np.nan)
+    for j, spec in enumerate(specs):
+        steps = spec.n_categories - 1
+        if steps == 1:
+            b[j, 0] = rng.normal(-0.3, 0.9)  # knowledge tests for judges: slightly easy on average
+        else:
+            centre = rng.normal(-0.5, 0.6)
+            b[j, :steps] = centre + np.linspace(-1.6, 1.6, steps) + rng.normal(0, 0.1, steps)
+            b[j, :steps] = np.sort(b[j, :steps])
+    models = ["2pl" if s.n_categories == 2 else "grm" for s in specs]
+    return ItemParameters.from_arrays([s.code for s in specs], models, a, b)
+
+
+def _calibrate_pilot(specs: list[ItemSpec]) -> int:
+    rng = np.random.default_rng(PILOT_SEED)
+    truth = pilot_truth(specs, rng)
+    responses = simulate_responses(truth, rng.normal(0.0, 1.0, PILOT_SIZE), rng)
+    review = calibrate_for_review(responses, truth.item_ids, list(truth.model), linking="none")
+    items = {i.code: i for i in db.session.execute(db.select(Item).where(Item.is_demo.is_(True))).scalars()}
+    provenance = {
+        "source": "demo: Tandau calibration of a simulated pilot",
+        "pilot_size": PILOT_SIZE,
+        "seed": PILOT_SEED,
+        "converged": review.summary["converged"],
+    }
+    for row in review.to_dict()["items"]:
+        proposal = bank_services.propose_parameters(
+            items[row["item_id"]],
+            model=row["model"],
+            a=row["a"],
+            b=row["b"],
+            c=row["c"],
+            se=row["se"],
+            provenance=provenance,
+            actor=None,
+            demo=True,
+            commit=False,
+        )
+        bank_services.approve_parameters(proposal, actor=None, reason="demo parameters", commit=False)
+    audit.record("demo.parameters_loaded", count=len(specs), source=provenance["source"])
+    db.session.commit()
+    return len(specs)
 
 
 def load() -> DemoReport:
@@ -55,24 +118,15 @@ def load() -> DemoReport:
                 password=account.password,
             )
             report.users_created += 1
+    specs, stimuli = loads_items(DEMO_BANK.read_bytes(), DEMO_BANK.name)
     existing = set(db.session.execute(db.select(Item.code)).scalars())
-    for spec in json.loads(DEMO_ITEMS.read_text(encoding="utf-8")):
-        if spec["code"] in existing:
-            continue
-        item = Item(
-            code=spec["code"],
-            family=ItemFamily(spec["family"]),
-            format=ItemFormat(spec["format"]),
-            status=ItemStatus(spec.get("status", "operational")),
-            domain=spec.get("domain"),
-            competence=spec.get("competence"),
-            is_demo=True,
-        )
-        item.versions.append(ItemVersion(number=1, content=spec["content"], key=spec["key"]))
-        db.session.add(item)
-        report.items_created += 1
-    if report.items_created:
-        db.session.flush()
-        audit.record("demo.items_loaded", count=report.items_created)
-        db.session.commit()
+    new = [s for s in specs if s.code not in existing]
+    if new:
+        bank_services.import_items(specs, stimuli, actor=None, source="demo bank", demo=True)
+        report.items_created = len(new)
+    has_parameters = db.session.execute(
+        db.select(ParameterSet.id).where(ParameterSet.is_demo.is_(True)).limit(1)
+    ).first()
+    if not has_parameters:
+        report.parameters_approved = _calibrate_pilot(specs)
     return report

@@ -45,7 +45,7 @@ def test_demo_load_is_idempotent_and_prints_credentials(app):
     assert first.exit_code == 0, first.output
     assert "5 new account(s)" in first.output and "http://127.0.0.1:5000/sign-in" in first.output
     second = runner.invoke(args=["demo", "load"])
-    assert "0 new account(s), 0 new item(s)" in second.output
+    assert "0 new account(s), 0 new item(s), 0 demo parameter set(s)" in second.output
     with app.app_context():
         roles = set(db.session.execute(db.select(User.role)).scalars())
         families = set(db.session.execute(db.select(Item.family)).scalars())
@@ -64,3 +64,27 @@ def test_demo_refuses_production(make_app, database_url):
     result = app.test_cli_runner().invoke(args=["demo", "load"])
     assert result.exit_code != 0
     assert "never loaded in production" in str(result.exception)
+
+
+def test_demo_bank_is_large_enough_and_calibrated(app):
+    from collections import Counter
+
+    from assessment.bank.models import ParameterSet, ParameterStatus
+
+    app.test_cli_runner().invoke(args=["demo", "load"])
+    with app.app_context():
+        items = db.session.execute(db.select(Item)).scalars().all()
+        domains = Counter(i.domain for i in items if i.family is ItemFamily.KNOWLEDGE)
+        competences = Counter(i.competence for i in items if i.family is ItemFamily.SJT)
+        assert sum(domains.values()) >= 120 and len(domains) >= 6
+        assert sum(competences.values()) >= 40 and len(competences) >= 6
+        assert all({"en", "ru"} <= set(i.current.content) for i in items)
+        approved = (
+            db.session.execute(db.select(ParameterSet).where(ParameterSet.status == ParameterStatus.APPROVED))
+            .scalars()
+            .all()
+        )
+        assert len(approved) == len(items) and all(p.is_demo for p in approved)
+        assert all(p.provenance["source"].startswith("demo:") for p in approved)
+        models = Counter(p.model for p in approved)
+        assert models["2pl"] == sum(domains.values()) and models["grm"] == sum(competences.values())
