@@ -74,6 +74,7 @@ class ItemForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField(_l("File (JSON, CSV or a QTI 2.1 / 3.0 zip package)"), validators=[FileRequired()])
+    stimuli = FileField(_l("Shared cases (CSV, only with an items CSV)"))
 
 
 class DecisionForm(FlaskForm):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assessment.audit import services as audit
@@ -20,6 +21,8 @@ from assessment.bank.models import (
     Stimulus,
 )
 from assessment.extensions import db
+from item_bank.formats import items_csv, items_json, qti
+from item_bank.formats.errors import ImportFailed
 from item_bank.items import ItemSpec, ItemValidationError
 from item_bank.items import Stimulus as StimulusSpec
 
@@ -384,3 +387,78 @@ def reject_parameters(proposal: ParameterSet, *, actor: User, reason: str) -> No
         reason=reason,
     )
     db.session.commit()
+
+
+# Files
+
+EXPORT_FORMATS = {
+    "json": ("application/json", "json"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "stimuli-csv": ("text/csv; charset=utf-8", "csv"),
+    "qti21": ("application/zip", "zip"),
+    "qti30": ("application/zip", "zip"),
+}
+
+
+def read_item_file(
+    data: bytes, filename: str, *, stimuli_data: bytes | None = None, stimuli_filename: str | None = None
+) -> tuple[list[ItemSpec], list[StimulusSpec]]:
+    """Parse a JSON, CSV or QTI (zip) file of items; raise BankError naming file, item, field and problem."""
+    known_codes = set(db.session.execute(db.select(Item.code)).scalars())
+    known_stimuli = set(db.session.execute(db.select(Stimulus.code)).scalars())
+    suffix = Path(filename).suffix.lower()
+    try:
+        if suffix == ".json":
+            return items_json.loads_items(
+                data, filename, known_codes=known_codes, known_stimuli=known_stimuli
+            )
+        if suffix == ".csv":
+            return items_csv.loads_items_csv(
+                data,
+                filename,
+                stimuli_text=stimuli_data,
+                stimuli_filename=stimuli_filename or "stimuli.csv",
+                known_codes=known_codes,
+                known_stimuli=known_stimuli,
+            )
+        if suffix == ".zip":
+            return qti.read_qti_package(data, filename, known_codes=known_codes, known_stimuli=known_stimuli)
+    except ImportFailed as exc:
+        raise BankError([str(problem) for problem in exc.problems]) from None
+    raise BankError(
+        [f"{filename}: unknown kind of file {suffix or '(no extension)'!r}; use .json, .csv or .zip"]
+    )
+
+
+def import_file(
+    data: bytes,
+    filename: str,
+    *,
+    actor: User,
+    stimuli_data: bytes | None = None,
+    stimuli_filename: str | None = None,
+) -> ImportReport:
+    """Read and import a file of items all-or-nothing."""
+    specs, stimuli = read_item_file(
+        data, filename, stimuli_data=stimuli_data, stimuli_filename=stimuli_filename
+    )
+    return import_items(specs, stimuli, actor=actor, source=filename)
+
+
+def export_file(items: Sequence[Item], kind: str, *, actor: User) -> tuple[bytes, str, str]:
+    """The items as a file of ``kind`` (see EXPORT_FORMATS): returns (content, mimetype, file extension)."""
+    specs, stimuli = export_specs(items)
+    if kind == "json":
+        content = items_json.dumps_items(specs, stimuli).encode()
+    elif kind == "csv":
+        content = items_csv.dumps_items_csv(specs).encode()  # the text starts with a BOM for Excel
+    elif kind == "stimuli-csv":
+        content = items_csv.dumps_stimuli_csv(stimuli).encode()
+    elif kind in ("qti21", "qti30"):
+        content = qti.write_qti_package(specs, stimuli, version="2.1" if kind == "qti21" else "3.0")
+    else:
+        raise BankError([f"export format must be one of {sorted(EXPORT_FORMATS)}, got {kind!r}"])
+    audit.record("bank.items_exported", actor=actor, format=kind, count=len(specs))
+    db.session.commit()
+    mimetype, extension = EXPORT_FORMATS[kind]
+    return content, mimetype, extension

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
@@ -16,6 +16,7 @@ from assessment.bank.forms import (
     LANGUAGE_ORDER,
     STATUS_LABELS,
     DecisionForm,
+    ImportForm,
     ItemForm,
     StatusForm,
     form_data_of,
@@ -221,3 +222,52 @@ def parameters_reject(set_id: int):
         else:
             flash(_("Parameters rejected."), "info")
     return redirect(url_for("bank.item_detail", code=proposal.item.code))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles_required(PSYCHOMETRICIAN)
+def import_items():
+    """Import items from JSON, CSV (plus a stimuli CSV) or a QTI 2.1 / 3.0 package; all or nothing."""
+    form = ImportForm()
+    report, problems = None, []
+    if form.validate_on_submit():
+        upload = form.file.data
+        stimuli = form.stimuli.data
+        try:
+            report = services.import_file(
+                upload.read(),
+                upload.filename or "upload",
+                actor=current_user._get_current_object(),
+                stimuli_data=stimuli.read() if stimuli else None,
+                stimuli_filename=stimuli.filename if stimuli else None,
+            )
+        except services.BankError as exc:
+            problems = exc.problems
+    status = 422 if problems or form.errors else 200
+    return render_template("bank/import.html", form=form, report=report, problems=problems), status
+
+
+@bp.route("/export")
+@roles_required(PSYCHOMETRICIAN)
+def export_items():
+    """Download the (filtered) bank as JSON, CSV, or a QTI 2.1 / 3.0 package."""
+    kind = request.args.get("format", "json")
+    if kind not in services.EXPORT_FORMATS:
+        abort(404)
+    query = db.select(Item).options(selectinload(Item.versions)).order_by(Item.code)
+    if request.args.get("family") in {f.value for f in ItemFamily}:
+        query = query.where(Item.family == ItemFamily(request.args["family"]))
+    if request.args.get("status") in {s.value for s in ItemStatus}:
+        query = query.where(Item.status == ItemStatus(request.args["status"]))
+    items = db.session.execute(query).scalars().all()
+    try:
+        content, mimetype, extension = services.export_file(
+            items, kind, actor=current_user._get_current_object()
+        )
+    except (services.BankError, ValueError) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("bank.index"))
+    name = f"tandau-{'stimuli' if kind == 'stimuli-csv' else 'items'}-{kind}.{extension}"
+    return Response(
+        content, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
