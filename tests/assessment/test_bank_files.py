@@ -1,4 +1,4 @@
-"""Importing and exporting the bank through the pages: every format round-trips, a broken file changes nothing."""
+"""Import and export through the pages: every format round-trips, a broken file changes nothing."""
 
 from __future__ import annotations
 
