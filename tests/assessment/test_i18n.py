@@ -69,6 +69,7 @@ ALLOWED_LITERALS = {
     "SHA",
     "DIF",
     "it",
+    "X²",
     "QTI",
     "JSON",
     "CSV",
