@@ -75,6 +75,18 @@ class ItemForm(FlaskForm):
 class ImportForm(FlaskForm):
     file = FileField(_l("File (JSON, CSV or a QTI 2.1 / 3.0 zip package)"), validators=[FileRequired()])
     stimuli = FileField(_l("Shared cases (CSV, only with an items CSV)"))
+    # What packages from other QTI tools (TAO...) do not say about their items
+    default_language = SelectField(
+        _l("Language of items that do not state one (QTI)"),
+        choices=[SelectChoice(lang, lang) for lang in LANGUAGE_ORDER],
+        default="ru",
+    )
+    default_domain = StringField(
+        _l("Legal domain for knowledge items without one (QTI)"), validators=[Optional(), Length(max=60)]
+    )
+    default_competence = StringField(
+        _l("Judicial competence for SJT items without one (QTI)"), validators=[Optional(), Length(max=60)]
+    )
 
 
 class DecisionForm(FlaskForm):

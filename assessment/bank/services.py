@@ -401,7 +401,12 @@ EXPORT_FORMATS = {
 
 
 def read_item_file(
-    data: bytes, filename: str, *, stimuli_data: bytes | None = None, stimuli_filename: str | None = None
+    data: bytes,
+    filename: str,
+    *,
+    stimuli_data: bytes | None = None,
+    stimuli_filename: str | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> tuple[list[ItemSpec], list[StimulusSpec]]:
     """Parse a JSON, CSV or QTI (zip) file of items; raise BankError naming file, item, field and problem."""
     known_codes = set(db.session.execute(db.select(Item.code)).scalars())
@@ -422,7 +427,9 @@ def read_item_file(
                 known_stimuli=known_stimuli,
             )
         if suffix == ".zip":
-            return qti.read_qti_package(data, filename, known_codes=known_codes, known_stimuli=known_stimuli)
+            return qti.read_qti_package(
+                data, filename, known_codes=known_codes, known_stimuli=known_stimuli, defaults=defaults
+            )
     except ImportFailed as exc:
         raise BankError([str(problem) for problem in exc.problems]) from None
     raise BankError(
@@ -437,10 +444,11 @@ def import_file(
     actor: User,
     stimuli_data: bytes | None = None,
     stimuli_filename: str | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> ImportReport:
-    """Read and import a file of items all-or-nothing."""
+    """Read and import a file of items all-or-nothing; ``defaults`` fill what a QTI package leaves unsaid."""
     specs, stimuli = read_item_file(
-        data, filename, stimuli_data=stimuli_data, stimuli_filename=stimuli_filename
+        data, filename, stimuli_data=stimuli_data, stimuli_filename=stimuli_filename, defaults=defaults
     )
     return import_items(specs, stimuli, actor=actor, source=filename)
 

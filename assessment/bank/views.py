@@ -240,6 +240,15 @@ def import_items():
                 actor=current_user._get_current_object(),
                 stimuli_data=stimuli.read() if stimuli else None,
                 stimuli_filename=stimuli.filename if stimuli else None,
+                defaults={
+                    name: value
+                    for name, value in (
+                        ("language", form.default_language.data),
+                        ("domain", (form.default_domain.data or "").strip()),
+                        ("competence", (form.default_competence.data or "").strip()),
+                    )
+                    if value
+                },
             )
         except services.BankError as exc:
             problems = exc.problems

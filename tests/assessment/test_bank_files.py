@@ -129,3 +129,27 @@ def test_exports_are_audited(app, client):
             db.select(AuditEvent).where(AuditEvent.action == "bank.items_exported")
         ).scalar_one()
         assert event.details == {"format": "csv", "count": 5} and event.actor_username == "psychometrician"
+
+
+def test_a_package_from_tao_imports_with_the_defaults_given_on_the_page(app, client):
+    from tests.item_bank.test_formats_items_qti import tao_package
+
+    without = client.post(
+        "/bank/import",
+        data={"file": (io.BytesIO(tao_package()), "tao.zip")},
+        content_type="multipart/form-data",
+    )
+    assert without.status_code == 422 and "legal domain" in without.get_data(as_text=True)
+    response = client.post(
+        "/bank/import",
+        data={
+            "file": (io.BytesIO(tao_package()), "tao.zip"),
+            "default_domain": "civil",
+            "default_language": "en",
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[-1500:]
+    with app.app_context():
+        item = services.find_item("i60b7d3c1a2e4f5")
+        assert item.domain == "civil" and item.current.key == {"correct": 2}
