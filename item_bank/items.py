@@ -26,6 +26,7 @@ Option indices are 0-based positions in the item's option list, which is the sam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -337,7 +338,8 @@ def parse_key(item_format: str, text: str) -> dict[str, Any]:
             raise ValueError(f"expected the letter of the correct option (A-F), got {text!r}")
         return {"correct": LETTERS.index(letter)}
     if item_format == "sjt_most_least":
-        parts = dict(p.split("=", 1) for p in cleaned.replace(",", " ").split() if "=" in p)
+        compact = re.sub(r"\s*=\s*", "=", cleaned.lower().replace(",", " "))
+        parts = dict(p.split("=", 1) for p in compact.split() if "=" in p)
         most, least = parts.get("most", "").strip().upper(), parts.get("least", "").strip().upper()
         if len(most) != 1 or len(least) != 1 or most not in LETTERS or least not in LETTERS:
             raise ValueError(f"expected 'most=<letter> least=<letter>', got {text!r}")

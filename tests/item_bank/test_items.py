@@ -138,6 +138,10 @@ def test_malformed_responses_are_refused(item, response):
         score_response(item, response)
 
 
+def test_most_least_keys_are_read_leniently():
+    assert parse_key("sjt_most_least", "MOST = b, Least=D") == {"most": 1, "least": 3}
+
+
 @pytest.mark.parametrize("item", ITEMS, ids=lambda i: f"{i.format}-{i.n_options}")
 def test_human_key_form_round_trips(item):
     text = format_key(item.format, item.key)
