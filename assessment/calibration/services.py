@@ -247,16 +247,15 @@ def execute_run(run_id: int) -> RunStatus:
     run = db.session.get(CalibrationRun, run_id)
     settings = dict(run.settings)
     last = [0.0]
+    latest: dict[str, Any] = {}
 
     def progress(iteration: int, log_likelihood: float, max_change: float) -> None:
+        latest.update(iteration=iteration, log_likelihood=float(log_likelihood), max_change=float(max_change))
         now = time.monotonic()
         if now - last[0] < PROGRESS_EVERY:
             return
         last[0] = now
-        _set(
-            run_id,
-            progress={"iteration": iteration, "log_likelihood": log_likelihood, "max_change": max_change},
-        )
+        _set(run_id, progress=dict(latest))
         if db.session.execute(
             db.select(CalibrationRun.cancel_requested).where(CalibrationRun.id == run_id)
         ).scalar_one():
@@ -329,7 +328,7 @@ def execute_run(run_id: int) -> RunStatus:
     run.result = result
     run.status = RunStatus.SUCCEEDED
     run.finished_at = utcnow()
-    run.progress = {**(run.progress or {}), "iteration": result["summary"]["iterations"], "done": True}
+    run.progress = {**latest, "done": True}
     audit.record(
         "calibration.run_finished",
         actor=creator,
