@@ -151,6 +151,11 @@ def _openblas_thread_setters() -> tuple[Any, ...]:
     return tuple(setters)
 
 
+def _available_cores() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def _single_threaded_blas() -> None:
     for setter in _openblas_thread_setters():
         setter(1)
@@ -666,7 +671,7 @@ class Calibrator:
             n_cols=n_cols,
             group_cols=group_cols,
         )
-        init = self._initial_values(x, items, bounds)
+        init = self._initial_values(x, items)
         return problem, init, fixed_values, warnings
 
     @staticmethod
@@ -688,10 +693,21 @@ class Calibrator:
         with_obs = [it for it in invariant if it.obs_col >= 0]
         obs_src = np.array([it.column for it in with_obs], dtype=np.int64)
         obs_dst = np.array([it.obs_col for it in with_obs], dtype=np.int64)
+        # Fast path (every calibration without group-free items whose items share K and missingness): the
+        # design's first columns are, item after item, [x == 1, ..., x == K-1, (x >= 0)], i.e. a reshape.
+        uniform = len(invariant) == len(items) and len({(it.n_cat, it.obs_col >= 0) for it in items}) == 1
+        levels = np.arange(1, k_max).astype(x.dtype)
         step = max(1, 2**21 // max(1, x.shape[1]))
         for lo in range(0, n, step):
             xb = x[lo : lo + step]
             db = design[lo : lo + step]
+            if uniform:
+                xs = xb[:, :, None]
+                onehot = xs == levels  # (rows, J, K-1)
+                if obs_dst.size:
+                    onehot = np.concatenate([onehot, xs >= 0], axis=2)
+                db[:, : onehot.shape[1] * onehot.shape[2]] = onehot.reshape(onehot.shape[0], -1)
+                continue
             for k, src, dst in by_cat:
                 db[:, dst] = xb[:, src] == k
             if obs_dst.size:
@@ -708,9 +724,14 @@ class Calibrator:
         return design
 
     def _initial_values(
-        self, x: NDArray[Any], items: list[_Item], bounds: list[tuple[int, int]]
+        self, x: NDArray[Any], items: list[_Item]
     ) -> dict[int, tuple[float, FloatArray, float]]:
-        """Starting (a, d, c) from category proportions and item-rest correlations of <= 5000 persons."""
+        """Starting (a, d, c) from category proportions and item-rest correlations of <= 5000 persons.
+
+        The item-rest correlation r (inflated by 1.25 for the rest score's unreliability) is read as a normal
+        ogive loading l, giving a ~ 1.7 l / sqrt(1 - l^2); intercepts come from the logits of the observed
+        proportions stretched by sqrt(1 + a^2 / 1.7^2), which undoes the marginalisation over theta.
+        """
         n = x.shape[0]
         take = np.linspace(0, n - 1, min(n, 5000)).astype(np.int64)
         xs = x[take].astype(np.float64)
@@ -796,10 +817,10 @@ class _EM:
         self.block = _block_rows(problem.n_cols)
         n = problem.design.shape[0]
         self.blocks = [(lo, min(lo + self.block, n)) for lo in range(0, n, self.block)]
-        workers = cal.n_jobs if cal.n_jobs is not None else len(os.sched_getaffinity(0))
+        workers = cal.n_jobs if cal.n_jobs is not None else _available_cores()
         workers = max(1, min(int(workers), len(self.blocks)))
         self.pool: ThreadPoolExecutor | None = None
-        if workers > 1 and _openblas_thread_setters():
+        if _openblas_thread_setters():  # even one worker: its BLAS is single-threaded, the caller's untouched
             self.pool = ThreadPoolExecutor(workers, initializer=_single_threaded_blas)
         self.workers = workers if self.pool is not None else 1
         self.se_method: str | None = None
@@ -934,12 +955,20 @@ class _EM:
     def estep(self, dtype: type | None = None) -> tuple[float, FloatArray]:
         """Marginal log-likelihood and expected counts R (C, Q); ``R[group_cols]`` are the node totals."""
         dt = self.dtype if dtype is None else dtype
-        table: NDArray[Any] = self.log_prob_table().astype(dt)
+        unpadded = self.log_prob_table()
+        q = unpadded.shape[1]
+        # Nodes padded to a multiple of 8 columns: OpenBLAS's kernels run ~10% faster on 64 columns than on
+        # 61. The padding columns get log weight -1e30 through the group rows, so their posterior is 0.
+        table: NDArray[Any] = np.zeros((unpadded.shape[0], -(-q // 8) * 8), dtype=dt)
+        table[:, :q] = unpadded
+        table[self.pb.group_cols, q:] = -1e30
         tasks = itertools.count()  # shared: next() is atomic under the GIL, so blocks are claimed once
         if self.pool is None:
-            return self._estep_worker(tasks, table, dt)
-        parts = list(self.pool.map(lambda _: self._estep_worker(tasks, table, dt), range(self.workers)))
-        return sum(p[0] for p in parts), np.sum([p[1] for p in parts], axis=0)
+            loglik, counts = self._estep_worker(tasks, table, dt)
+        else:
+            parts = list(self.pool.map(lambda _: self._estep_worker(tasks, table, dt), range(self.workers)))
+            loglik, counts = sum(p[0] for p in parts), np.sum([p[1] for p in parts], axis=0)
+        return loglik, counts[:, :q]
 
     def item_counts(
         self, counts: FloatArray, totals: FloatArray, bt: _Batch

@@ -423,6 +423,17 @@ def test_float32_e_step_gives_the_float64_estimates():
     assert_allclose(f32.log_likelihood_, f64.log_likelihood_, rtol=1e-9)
 
 
+def test_worker_threads_do_not_change_the_result():
+    rng = np.random.default_rng(18)
+    truth = random_item_parameters(12, "grm", rng, n_categories=3)
+    x = simulate_responses(truth, rng.normal(size=9000), rng, missing_rate=0.1)
+    one = Calibrator("grm", dtype="float64", n_jobs=1, se_method=None).fit(x)
+    two = Calibrator("grm", dtype="float64", n_jobs=2, se_method=None).fit(x)
+    # Blocks are summed in a different order: float64 rounding only.
+    assert_allclose(two.params_.b, one.params_.b, atol=1e-8)
+    assert_allclose(two.log_likelihood_, one.log_likelihood_, rtol=1e-12)
+
+
 def test_squarem_and_plain_em_reach_the_same_maximum_in_fewer_iterations():
     rng = np.random.default_rng(19)
     truth = random_item_parameters(15, "2pl", rng)

@@ -1,0 +1,1 @@
+"""Exam delivery: tests, sessions, the candidate's timed sitting and the proctor's controls."""

@@ -1,0 +1,633 @@
+"""Use cases of exam delivery: time, answers and the attempt's one-way states.
+
+Every function takes ``now`` (the database clock, :func:`assessment.delivery.clock.db_now`) so that tests can
+move time, and owns its transaction. State changes are conditional updates (``UPDATE ... WHERE state = ...``)
+so that two concurrent requests cannot both win; on PostgreSQL the section row is locked while an answer is
+checked against the clock, so that a save and a proctor's pause are strictly ordered.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from assessment.audit import services as audit
+from assessment.auth.models import User
+from assessment.bank import repository
+from assessment.bank.models import Item
+from assessment.delivery.models import (
+    AnswerEvent,
+    Attempt,
+    AttemptSection,
+    AttemptState,
+    CurrentAnswer,
+    ExamDefinition,
+    ExamSection,
+    ExamSession,
+    Irregularity,
+    Registration,
+    SectionState,
+    SelectionMode,
+    TimeAdjustment,
+)
+from assessment.extensions import db
+from item_bank.items import ItemValidationError, validate_response
+
+IRREGULARITY_CATEGORIES = ("environment", "candidate", "technical", "staff", "other")
+BROWSER_SIGNALS = ("focus_lost", "copy_attempted", "paste_attempted", "fullscreen_left", "offline", "online")
+
+
+class DeliveryError(Exception):
+    """A refused delivery action; ``status`` is the HTTP status an API answers with."""
+
+    status = 422
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class Conflict(DeliveryError):  # noqa: N818 - an HTTP 409, named as the API reports it
+    status = 409
+
+
+class TimeIsUp(DeliveryError):  # noqa: N818
+    status = 409
+
+
+def grace() -> timedelta:
+    """Saves in flight at the deadline are accepted for this long (documented in the API)."""
+    return timedelta(seconds=current_app.config.get("DELIVERY_GRACE_SECONDS", 5))
+
+
+# Setting up -----------------------------------------------------------------------------------------------
+
+
+def create_definition(
+    name: str,
+    sections: Sequence[dict[str, Any]],
+    *,
+    actor: User | None,
+    instructions: dict[str, str] | None = None,
+) -> ExamDefinition:
+    """A test of ordered sections; each section dict has title, family, time_limit_seconds, mode, config."""
+    problems = []
+    for position, spec in enumerate(sections):
+        if spec.get("time_limit_seconds", 0) <= 0:
+            problems.append(f"section {position + 1}: time_limit_seconds must be positive")
+        if SelectionMode(spec["mode"]) is SelectionMode.FIXED:
+            codes = spec.get("config", {}).get("items", [])
+            found = set(db.session.execute(db.select(Item.code).where(Item.code.in_(codes))).scalars())
+            if missing := [c for c in codes if c not in found]:
+                problems.append(f"section {position + 1}: no items {missing} in the bank")
+            if not codes:
+                problems.append(f"section {position + 1}: a fixed form needs items")
+        if SelectionMode(spec["mode"]) is SelectionMode.CAT and spec.get("allow_review", False):
+            problems.append(f"section {position + 1}: adaptive sections cannot allow review")
+    if problems:
+        raise DeliveryError("; ".join(problems))
+    definition = ExamDefinition(
+        name=name, instructions=instructions or {}, created_by_id=getattr(actor, "id", None)
+    )
+    for position, spec in enumerate(sections):
+        definition.sections.append(
+            ExamSection(
+                position=position,
+                title=spec["title"],
+                family=spec["family"],
+                time_limit_seconds=int(spec["time_limit_seconds"]),
+                mode=SelectionMode(spec["mode"]),
+                config=spec.get("config", {}),
+                shuffle_options=bool(spec.get("shuffle_options", False)),
+                allow_review=bool(spec.get("allow_review", spec["mode"] != "cat")),
+            )
+        )
+    db.session.add(definition)
+    db.session.flush()
+    audit.record("delivery.definition_created", actor=actor, target=definition, sections=len(sections))
+    db.session.commit()
+    return definition
+
+
+def create_session(
+    definition: ExamDefinition,
+    *,
+    name: str,
+    opens_at: datetime,
+    closes_at: datetime,
+    proctors: Sequence[User],
+    actor: User | None,
+) -> ExamSession:
+    if closes_at <= opens_at:
+        raise DeliveryError("the session must close after it opens")
+    session = ExamSession(name=name, definition=definition, opens_at=opens_at, closes_at=closes_at)
+    session.proctors.extend(proctors)
+    db.session.add(session)
+    db.session.flush()
+    audit.record("delivery.session_created", actor=actor, target=session, proctors=[p.id for p in proctors])
+    db.session.commit()
+    return session
+
+
+def register(
+    session: ExamSession,
+    candidate: User,
+    *,
+    actor: User | None,
+    language: str = "ru",
+    extra_time_factor: float = 1.0,
+    large_text: bool = False,
+    breaks_allowed: bool = False,
+    note: str | None = None,
+) -> Registration:
+    """Register a candidate; the attempt and its section timers are created at once."""
+    if not 1.0 <= extra_time_factor <= 3.0:
+        raise DeliveryError(f"extra time factor must be between 1.0 and 3.0, got {extra_time_factor}")
+    registration = Registration(
+        session=session,
+        candidate=candidate,
+        candidate_code=f"C-{secrets.token_hex(4).upper()}",
+        language=language,
+        extra_time_factor=extra_time_factor,
+        large_text=large_text,
+        breaks_allowed=breaks_allowed,
+        accommodation_note=note,
+    )
+    db.session.add(registration)
+    attempt = Attempt(registration=registration)
+    db.session.add(attempt)
+    for section in session.definition.sections:
+        attempt.sections.append(
+            AttemptSection(
+                position=section.position,
+                allowed_seconds=round(section.time_limit_seconds * extra_time_factor),
+            )
+        )
+    db.session.add(registration)
+    db.session.flush()
+    audit.record(
+        "delivery.candidate_registered",
+        actor=actor,
+        target=registration,
+        session=session.id,
+        extra_time_factor=extra_time_factor,
+    )
+    db.session.commit()
+    return registration
+
+
+def _pin_parameters(codes: Sequence[str]) -> dict[str, int]:
+    items = db.session.execute(db.select(Item).where(Item.code.in_(list(codes)))).scalars()
+    return {i.code: i.approved_parameters.id for i in items if i.approved_parameters is not None}
+
+
+def assemble(attempt: Attempt) -> None:
+    """Build the candidate's form (done while they wait, so that a room pressing Start costs little)."""
+    if attempt.form:
+        return
+    form: dict[str, Any] = {"sections": []}
+    codes: list[str] = []
+    for section in attempt.registration.session.definition.sections:
+        if section.mode is SelectionMode.FIXED:
+            items = list(section.config["items"])
+        else:
+            raise DeliveryError(
+                f"section {section.position + 1}: {section.mode.value} assembly is not available"
+            )
+        pretest = list(section.config.get("pretest", []))
+        form["sections"].append({"items": items + pretest, "pretest": pretest})
+        codes.extend(items)
+    attempt.form = form
+    attempt.pinned_parameters = _pin_parameters(codes)
+
+
+# The candidate --------------------------------------------------------------------------------------------
+
+
+def _locked_section(attempt_id: int, position: int) -> AttemptSection:
+    query = db.select(AttemptSection).where(
+        AttemptSection.attempt_id == attempt_id, AttemptSection.position == position
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return db.session.execute(query).scalar_one()
+
+
+def check_in(attempt: Attempt, client_token: str, *, now: datetime) -> None:
+    """Claim the sitting for this browser tab; a second tab (or machine) is refused while one holds it."""
+    if attempt.state.finished:
+        raise Conflict("this sitting has ended")
+    claimed = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id)
+        .where((Attempt.client_token.is_(None)) | (Attempt.client_token == client_token))
+        .values(client_token=client_token, last_seen_at=now)
+    ).rowcount
+    if not claimed:
+        db.session.rollback()
+        raise Conflict("this sitting is open in another browser; ask the proctor to release it")
+    assemble(attempt)
+    db.session.commit()
+
+
+def release(attempt: Attempt, *, actor: User, reason: str) -> None:
+    """A proctor lets the candidate continue on another machine (the old tab loses its hold)."""
+    attempt.client_token = None
+    audit.record("delivery.sitting_released", actor=actor, target=attempt, reason=reason)
+    db.session.commit()
+
+
+def admit(attempt: Attempt, *, actor: User, now: datetime) -> None:
+    won = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.state == AttemptState.SCHEDULED)
+        .values(state=AttemptState.ADMITTED, admitted_at=now)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        raise Conflict(f"candidate cannot be admitted from state {attempt.state.value}")
+    assemble(attempt)
+    audit.record("delivery.admitted", actor=actor, target=attempt)
+    db.session.commit()
+
+
+def start(attempt: Attempt, client_token: str, *, now: datetime) -> None:
+    """The candidate presses Start: the first section's clock starts."""
+    _require_client(attempt, client_token)
+    won = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.state == AttemptState.ADMITTED)
+        .values(state=AttemptState.IN_PROGRESS, started_at=now)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        raise Conflict(f"the sitting cannot start from state {attempt.state.value}")
+    _open_section(attempt.id, 0, now)
+    db.session.commit()
+
+
+def _open_section(attempt_id: int, position: int, now: datetime) -> None:
+    db.session.execute(
+        update(AttemptSection)
+        .where(
+            AttemptSection.attempt_id == attempt_id,
+            AttemptSection.position == position,
+            AttemptSection.state == SectionState.PENDING,
+        )
+        .values(state=SectionState.OPEN, started_at=now)
+    )
+    db.session.execute(update(Attempt).where(Attempt.id == attempt_id).values(current_section=position))
+
+
+def _require_client(attempt: Attempt, client_token: str | None) -> None:
+    if not client_token or attempt.client_token != client_token:
+        raise Conflict("this sitting is open in another browser; ask the proctor to release it")
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save answers; a retried save with the same key gets the first answer again."""
+
+    item: str
+    seq: int
+    current_seq: int
+    applied: bool
+    replayed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "seq": self.seq,
+            "current_seq": self.current_seq,
+            "applied": self.applied,
+            "replayed": self.replayed,
+        }
+
+
+def _replay(attempt_id: int, key: str, item: str, response: Any, flagged: bool | None) -> SaveResult:
+    event = db.session.execute(
+        db.select(AnswerEvent).where(AnswerEvent.attempt_id == attempt_id, AnswerEvent.idempotency_key == key)
+    ).scalar_one()
+    if (event.item_code, event.response, event.flagged) != (item, response, flagged):
+        raise DeliveryError("this idempotency key was used for a different answer")
+    current = db.session.get(CurrentAnswer, (attempt_id, item))
+    return SaveResult(
+        item, event.seq, current.seq if current else event.seq, event.outcome == "applied", True
+    )
+
+
+def save_answer(
+    attempt: Attempt,
+    *,
+    client_token: str | None,
+    item: str,
+    response: dict[str, Any] | None,
+    flagged: bool | None,
+    seq: int,
+    key: str,
+    now: datetime,
+) -> SaveResult:
+    """Record an answer (or a flag) durably; newest sequence number wins; retries are harmless.
+
+    Refused when the sitting is not in progress, the item is not in the open section, or the section's time
+    (plus the grace for saves in flight) is over by the database clock, whatever the browser's clock says.
+    """
+    if not key or len(key) > 64:
+        raise DeliveryError("an idempotency key of 1-64 characters is required")
+    existing = db.session.execute(
+        db.select(AnswerEvent.id).where(
+            AnswerEvent.attempt_id == attempt.id, AnswerEvent.idempotency_key == key
+        )
+    ).first()
+    if existing:
+        return _replay(attempt.id, key, item, response, flagged)
+    _require_client(attempt, client_token)
+    section = _locked_section(attempt.id, attempt.current_section)
+    db.session.refresh(attempt)
+    if attempt.state is AttemptState.PAUSED:
+        db.session.rollback()
+        raise Conflict("the sitting is paused by the proctor")
+    if attempt.state is not AttemptState.IN_PROGRESS or section.state is not SectionState.OPEN:
+        db.session.rollback()
+        raise TimeIsUp("this section is closed")
+    if now > section.deadline() + grace():
+        db.session.rollback()
+        _finish(attempt.id, section.position, by="server", now=now)
+        raise TimeIsUp("time is up for this section")
+    items = attempt.form["sections"][section.position]["items"]
+    if item not in items:
+        db.session.rollback()
+        raise DeliveryError(f"item {item!r} is not in the open section")
+    if response is not None:
+        bank_item = db.session.execute(db.select(Item).where(Item.code == item)).scalar_one()
+        try:
+            validate_response(repository.spec_of(bank_item), response)
+        except ItemValidationError as exc:
+            db.session.rollback()
+            raise DeliveryError(str(exc)) from None
+    try:
+        with db.session.begin_nested():
+            db.session.add(
+                AnswerEvent(
+                    attempt_id=attempt.id,
+                    item_code=item,
+                    seq=seq,
+                    idempotency_key=key,
+                    response=response,
+                    flagged=flagged,
+                    received_at=now,
+                    outcome="pending",
+                )
+            )
+    except IntegrityError:
+        # the same key arrived concurrently and won: answer as it was answered
+        db.session.rollback()
+        return _replay(attempt.id, key, item, response, flagged)
+    applied = _upsert_current(attempt.id, item, seq, response, flagged, now)
+    db.session.execute(
+        update(AnswerEvent)
+        .where(AnswerEvent.attempt_id == attempt.id, AnswerEvent.idempotency_key == key)
+        .values(outcome="applied" if applied else "stale")
+    )
+    db.session.execute(update(Attempt).where(Attempt.id == attempt.id).values(last_seen_at=now))
+    current_seq = db.session.get(CurrentAnswer, (attempt.id, item)).seq
+    db.session.commit()
+    return SaveResult(item, seq, current_seq, applied, False)
+
+
+def _upsert_current(
+    attempt_id: int, item: str, seq: int, response: Any, flagged: bool | None, now: datetime
+) -> bool:
+    """Insert or, if this seq is newer, replace the current answer; returns whether it was applied."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values: dict[str, Any] = {
+        "attempt_id": attempt_id,
+        "item_code": item,
+        "seq": seq,
+        "response": response,
+        "updated_at": now,
+        "flagged": bool(flagged),
+    }
+    statement = insert(CurrentAnswer).values(**values)
+    changes: dict[str, Any] = {"seq": statement.excluded.seq, "updated_at": statement.excluded.updated_at}
+    if response is not None or flagged is None:
+        changes["response"] = statement.excluded.response
+    if flagged is not None:
+        changes["flagged"] = statement.excluded.flagged
+    statement = statement.on_conflict_do_update(
+        index_elements=["attempt_id", "item_code"],
+        set_=changes,
+        where=CurrentAnswer.seq < statement.excluded.seq,
+    ).returning(CurrentAnswer.seq)
+    # a row comes back when it was inserted or updated; none when a newer answer was already there
+    return db.session.execute(statement).first() is not None
+
+
+def _finish(attempt_id: int, position: int, *, by: str, now: datetime) -> bool:
+    """Close a section once (a conditional update: concurrent calls cannot both win) and open the next."""
+    won = db.session.execute(
+        update(AttemptSection)
+        .where(
+            AttemptSection.attempt_id == attempt_id,
+            AttemptSection.position == position,
+            AttemptSection.state == SectionState.OPEN,
+        )
+        .values(state=SectionState.SUBMITTED, submitted_at=now, submitted_by=by, paused_since=None)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        return False
+    attempt = db.session.get(Attempt, attempt_id)
+    if position + 1 < len(attempt.sections):
+        _open_section(attempt_id, position + 1, now)
+    else:
+        db.session.execute(
+            update(Attempt)
+            .where(
+                Attempt.id == attempt_id, Attempt.state.in_([AttemptState.IN_PROGRESS, AttemptState.PAUSED])
+            )
+            .values(state=AttemptState.SUBMITTED, finished_at=now)
+        )
+    audit.record(
+        "delivery.section_submitted", target_type="Attempt", target_id=attempt_id, section=position, by=by
+    )
+    db.session.commit()
+    return True
+
+
+def finish_section(attempt: Attempt, position: int, *, client_token: str | None, now: datetime) -> bool:
+    """The candidate ends a section; True for the call that closed it, False if it was already closed."""
+    _require_client(attempt, client_token)
+    return _finish(attempt.id, position, by="candidate", now=now)
+
+
+def finalize_overdue(*, now: datetime) -> int:
+    """Close every open section whose time (and grace) ran out, e.g. with the candidate's browser gone."""
+    closed = 0
+    open_sections = (
+        db.session.execute(
+            db.select(AttemptSection).where(
+                AttemptSection.state == SectionState.OPEN, AttemptSection.paused_since.is_(None)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    overdue = [(s.attempt_id, s.position) for s in open_sections if now > s.deadline() + grace()]
+    db.session.rollback()
+    for attempt_id, position in overdue:
+        closed += _finish(attempt_id, position, by="server", now=now)
+    return closed
+
+
+# The proctor ----------------------------------------------------------------------------------------------
+
+
+def pause(attempt: Attempt, *, actor: User, reason: str | None, now: datetime) -> None:
+    section = _locked_section(attempt.id, attempt.current_section)
+    won = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.state == AttemptState.IN_PROGRESS)
+        .values(state=AttemptState.PAUSED)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        raise Conflict(f"only a sitting in progress can be paused (it is {attempt.state.value})")
+    section.paused_since = now
+    db.session.add(
+        TimeAdjustment(
+            attempt_id=attempt.id,
+            section_position=section.position,
+            kind="pause",
+            reason=reason,
+            at=now,
+            by_id=actor.id,
+        )
+    )
+    audit.record("delivery.paused", actor=actor, target=attempt, section=section.position, reason=reason)
+    db.session.commit()
+
+
+def resume(attempt: Attempt, *, actor: User, reason: str | None, now: datetime) -> None:
+    section = _locked_section(attempt.id, attempt.current_section)
+    won = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.state == AttemptState.PAUSED)
+        .values(state=AttemptState.IN_PROGRESS)
+    ).rowcount
+    if not won or section.paused_since is None:
+        db.session.rollback()
+        raise Conflict("the sitting is not paused")
+    paused = (now - section.paused_since).total_seconds()
+    section.paused_seconds += paused
+    section.paused_since = None
+    db.session.add(
+        TimeAdjustment(
+            attempt_id=attempt.id,
+            section_position=section.position,
+            kind="resume",
+            seconds=paused,
+            reason=reason,
+            at=now,
+            by_id=actor.id,
+        )
+    )
+    audit.record(
+        "delivery.resumed", actor=actor, target=attempt, section=section.position, paused_seconds=paused
+    )
+    db.session.commit()
+
+
+def extend(attempt: Attempt, seconds: int, *, actor: User, reason: str, now: datetime) -> None:
+    """Give the open section more time; the reason is required and audited."""
+    if seconds <= 0 or seconds > 4 * 3600:
+        raise DeliveryError(f"an extension must be 1 to 14400 seconds, got {seconds}")
+    if not reason or not reason.strip():
+        raise DeliveryError("an extension needs a reason")
+    section = _locked_section(attempt.id, attempt.current_section)
+    if section.state is not SectionState.OPEN:
+        db.session.rollback()
+        raise Conflict("there is no open section to extend")
+    section.extension_seconds += seconds
+    db.session.add(
+        TimeAdjustment(
+            attempt_id=attempt.id,
+            section_position=section.position,
+            kind="extend",
+            seconds=seconds,
+            reason=reason,
+            at=now,
+            by_id=actor.id,
+        )
+    )
+    audit.record(
+        "delivery.extended",
+        actor=actor,
+        target=attempt,
+        section=section.position,
+        seconds=seconds,
+        reason=reason,
+    )
+    db.session.commit()
+
+
+def terminate(attempt: Attempt, *, actor: User, reason: str, now: datetime) -> None:
+    if not reason or not reason.strip():
+        raise DeliveryError("terminating a sitting needs a reason")
+    won = db.session.execute(
+        update(Attempt)
+        .where(
+            Attempt.id == attempt.id, Attempt.state.not_in([AttemptState.SUBMITTED, AttemptState.TERMINATED])
+        )
+        .values(state=AttemptState.TERMINATED, finished_at=now, termination_reason=reason)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        raise Conflict("the sitting has already ended")
+    db.session.execute(
+        update(AttemptSection)
+        .where(AttemptSection.attempt_id == attempt.id, AttemptSection.state == SectionState.OPEN)
+        .values(state=SectionState.SUBMITTED, submitted_at=now, submitted_by="proctor", paused_since=None)
+    )
+    audit.record("delivery.terminated", actor=actor, target=attempt, reason=reason)
+    db.session.commit()
+
+
+def record_irregularity(
+    session: ExamSession,
+    *,
+    attempt: Attempt | None,
+    category: str,
+    note: str | None,
+    source: str,
+    actor: User | None,
+    now: datetime,
+) -> Irregularity:
+    if source == "proctor" and category not in IRREGULARITY_CATEGORIES:
+        raise DeliveryError(f"category must be one of {list(IRREGULARITY_CATEGORIES)}, got {category!r}")
+    if source == "browser" and category not in BROWSER_SIGNALS:
+        raise DeliveryError(f"signal must be one of {list(BROWSER_SIGNALS)}, got {category!r}")
+    row = Irregularity(
+        session_id=session.id,
+        attempt_id=getattr(attempt, "id", None),
+        category=category,
+        source=source,
+        note=note,
+        at=now,
+        by_id=getattr(actor, "id", None),
+    )
+    db.session.add(row)
+    if source == "proctor":
+        db.session.flush()
+        audit.record("delivery.irregularity", actor=actor, target=row, category=category)
+    db.session.commit()
+    return row

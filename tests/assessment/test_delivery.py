@@ -1,0 +1,339 @@
+"""Delivery: the server's clock, answers that are never lost, one-way states, and races on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+
+from assessment.auth.models import User
+from assessment.bank import services as bank_services
+from assessment.delivery import services
+from assessment.delivery.models import (
+    AnswerEvent,
+    Attempt,
+    AttemptState,
+    CurrentAnswer,
+    SectionState,
+    TimeAdjustment,
+)
+from assessment.extensions import db
+from tests.assessment.conftest import POSTGRES_URL
+from tests.assessment.test_calibration import _bank_specs
+
+T0 = datetime(2026, 12, 1, 9, 0, 0)
+TOKEN = "tab-1"
+KNOWLEDGE = [f"K-{i:02d}" for i in range(6)]
+SJT = ["S-00", "S-01", "S-02"]
+
+
+def _user(name: str) -> User:
+    return db.session.execute(db.select(User).where(User.username == name)).scalar_one()
+
+
+@pytest.fixture
+def sitting(app, users):
+    """A two-section fixed test, a session with its proctor, and the candidate registered (extra time 1.5)."""
+    with app.app_context():
+        bank_services.import_items(_bank_specs(), actor=None, source="test")
+        definition = services.create_definition(
+            "Judges 2026",
+            [
+                {
+                    "title": {"en": "Law"},
+                    "family": "knowledge",
+                    "time_limit_seconds": 600,
+                    "mode": "fixed",
+                    "config": {"items": KNOWLEDGE},
+                },
+                {
+                    "title": {"en": "Judgement"},
+                    "family": "sjt",
+                    "time_limit_seconds": 300,
+                    "mode": "fixed",
+                    "config": {"items": SJT},
+                },
+            ],
+            actor=None,
+        )
+        session = services.create_session(
+            definition,
+            name="Room 1",
+            opens_at=T0,
+            closes_at=T0 + timedelta(hours=5),
+            proctors=[_user("proctor")],
+            actor=None,
+        )
+        registration = services.register(session, _user("candidate"), actor=None, extra_time_factor=1.5)
+        return registration.attempt.id
+
+
+def _attempt(attempt_id: int) -> Attempt:
+    db.session.expire_all()
+    return db.session.get(Attempt, attempt_id)
+
+
+def _begin(attempt_id: int, at: datetime = T0) -> Attempt:
+    attempt = _attempt(attempt_id)
+    services.check_in(attempt, TOKEN, now=at)
+    services.admit(attempt, actor=_user("proctor"), now=at)
+    services.start(attempt, TOKEN, now=at)
+    return _attempt(attempt_id)
+
+
+def _save(attempt_id, item="K-00", choice=1, seq=1, key=None, at=T0, token=TOKEN, flagged=None):
+    return services.save_answer(
+        _attempt(attempt_id),
+        client_token=token,
+        item=item,
+        response=None if choice is None else {"choice": choice},
+        flagged=flagged,
+        seq=seq,
+        key=key or f"{item}-{seq}",
+        now=at,
+    )
+
+
+def test_a_full_sitting_moves_through_both_sections(app, sitting):
+    with app.app_context():
+        attempt = _begin(sitting)
+        assert attempt.state is AttemptState.IN_PROGRESS
+        assert [s.allowed_seconds for s in attempt.sections] == [900, 450]  # 1.5 x the limits
+        for n, code in enumerate(KNOWLEDGE):
+            assert _save(sitting, code, n % 4, seq=n + 1).applied
+        assert services.finish_section(
+            _attempt(sitting), 0, client_token=TOKEN, now=T0 + timedelta(minutes=5)
+        )
+        attempt = _attempt(sitting)
+        assert attempt.current_section == 1 and attempt.sections[1].state is SectionState.OPEN
+        services.save_answer(
+            attempt,
+            client_token=TOKEN,
+            item="S-00",
+            response={"most": 0, "least": 3},
+            flagged=None,
+            seq=10,
+            key="s0",
+            now=T0 + timedelta(minutes=6),
+        )
+        services.finish_section(_attempt(sitting), 1, client_token=TOKEN, now=T0 + timedelta(minutes=9))
+        attempt = _attempt(sitting)
+        assert attempt.state is AttemptState.SUBMITTED
+        answers = (
+            db.session.execute(db.select(CurrentAnswer).order_by(CurrentAnswer.item_code)).scalars().all()
+        )
+        assert len(answers) == 7
+
+
+def test_a_retried_save_is_harmless_and_a_reused_key_with_other_content_is_refused(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        first = _save(sitting, choice=2, key="k1")
+        again = _save(sitting, choice=2, key="k1")
+        assert first.applied and again.replayed and again.applied
+        assert db.session.execute(db.select(db.func.count()).select_from(AnswerEvent)).scalar_one() == 1
+        with pytest.raises(services.DeliveryError, match="different answer"):
+            _save(sitting, choice=3, key="k1")
+
+
+def test_a_stale_save_never_overwrites_a_newer_one(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        assert _save(sitting, choice=3, seq=5).applied
+        late = _save(sitting, choice=0, seq=4)  # sent earlier, arrived later
+        assert not late.applied and late.current_seq == 5
+        assert db.session.get(CurrentAnswer, (sitting, "K-00")).response == {"choice": 3}
+        outcomes = db.session.execute(db.select(AnswerEvent.outcome).order_by(AnswerEvent.id)).scalars().all()
+        assert outcomes == ["applied", "stale"]
+
+
+def test_flagging_keeps_the_answer(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        _save(sitting, choice=2, seq=1)
+        _save(sitting, choice=None, seq=2, flagged=True)
+        current = db.session.get(CurrentAnswer, (sitting, "K-00"))
+        assert current.flagged and current.response == {"choice": 2}
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [(-2, True), (0, True), (4.9, True), (5.1, False), (10, False)],
+)
+def test_saves_around_the_deadline_follow_the_server_clock(app, sitting, offset, accepted):
+    with app.app_context():
+        _begin(sitting)
+        deadline = T0 + timedelta(seconds=900)
+        at = deadline + timedelta(seconds=offset)
+        if accepted:
+            assert _save(sitting, at=at).applied
+        else:
+            with pytest.raises(services.TimeIsUp):
+                _save(sitting, at=at)
+            attempt = _attempt(sitting)
+            assert attempt.sections[0].state is SectionState.SUBMITTED
+            assert attempt.sections[0].submitted_by == "server"
+
+
+def test_pause_stops_the_clock_and_refuses_saves(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        proctor = _user("proctor")
+        services.pause(_attempt(sitting), actor=proctor, reason="fire alarm", now=T0 + timedelta(minutes=10))
+        remaining_at_pause = _attempt(sitting).sections[0].remaining_seconds(T0 + timedelta(minutes=10))
+        later = T0 + timedelta(minutes=40)
+        assert _attempt(sitting).sections[0].remaining_seconds(later) == remaining_at_pause == 900 - 600
+        with pytest.raises(services.Conflict, match="paused"):
+            _save(sitting, at=later)
+        services.resume(_attempt(sitting), actor=proctor, reason="all clear", now=later)
+        section = _attempt(sitting).sections[0]
+        assert section.deadline() == T0 + timedelta(seconds=900 + 30 * 60)
+        assert section.remaining_seconds(later) == remaining_at_pause
+        assert _save(sitting, at=later + timedelta(seconds=1)).applied
+        kinds = db.session.execute(db.select(TimeAdjustment.kind).order_by(TimeAdjustment.id)).scalars().all()
+        assert kinds == ["pause", "resume"]
+
+
+def test_an_extension_moves_the_deadline_exactly(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        with pytest.raises(services.DeliveryError, match="needs a reason"):
+            services.extend(_attempt(sitting), 120, actor=_user("proctor"), reason=" ", now=T0)
+        services.extend(_attempt(sitting), 120, actor=_user("proctor"), reason="power cut", now=T0)
+        assert _attempt(sitting).sections[0].deadline() == T0 + timedelta(seconds=900 + 120)
+
+
+def test_time_running_out_with_the_browser_gone_is_closed_by_the_server(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        _save(sitting, "K-01", 3, at=T0 + timedelta(seconds=30))
+        assert services.finalize_overdue(now=T0 + timedelta(seconds=903)) == 0  # still within grace
+        assert services.finalize_overdue(now=T0 + timedelta(seconds=906)) == 1
+        attempt = _attempt(sitting)
+        assert attempt.sections[0].submitted_by == "server" and attempt.sections[1].state is SectionState.OPEN
+        assert db.session.get(CurrentAnswer, (sitting, "K-01")).response == {"choice": 3}
+        # the second section's clock started when the first closed
+        assert attempt.sections[1].started_at == T0 + timedelta(seconds=906)
+
+
+def test_a_second_browser_is_refused_until_the_proctor_releases_the_sitting(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        with pytest.raises(services.Conflict, match="another browser"):
+            services.check_in(_attempt(sitting), "tab-2", now=T0)
+        with pytest.raises(services.Conflict):
+            _save(sitting, token="tab-2")
+        services.release(_attempt(sitting), actor=_user("proctor"), reason="laptop died")
+        services.check_in(_attempt(sitting), "tab-2", now=T0)
+        assert _save(sitting, token="tab-2").applied
+
+
+def test_terminate_closes_everything_and_needs_a_reason(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        with pytest.raises(services.DeliveryError, match="needs a reason"):
+            services.terminate(_attempt(sitting), actor=_user("proctor"), reason="", now=T0)
+        services.terminate(_attempt(sitting), actor=_user("proctor"), reason="phone use", now=T0)
+        attempt = _attempt(sitting)
+        assert attempt.state is AttemptState.TERMINATED and attempt.termination_reason == "phone use"
+        with pytest.raises(services.TimeIsUp):
+            _save(sitting)
+
+
+def test_answers_are_checked_against_the_item_format(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        with pytest.raises(services.DeliveryError, match="not a valid single_best answer"):
+            _save(sitting, choice=7)
+        with pytest.raises(services.DeliveryError, match="not in the open section"):
+            _save(sitting, item="S-00")
+
+
+def _threads(app, n, work):
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def run(i):
+        with app.app_context():
+            barrier.wait()
+            try:
+                results.append(work(i))
+            except services.DeliveryError as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results, errors
+
+
+postgres_only = pytest.mark.skipif(
+    not POSTGRES_URL, reason="race tests need PostgreSQL (CI sets TEST_DATABASE_URL)"
+)
+
+
+@postgres_only
+def test_fifty_concurrent_saves_of_one_answer_leave_one_record(app, sitting, database_url):
+    with app.app_context():
+        _begin(sitting)
+    results, errors = _threads(app, 50, lambda i: _save(sitting, choice=2, seq=1, key="same-key"))
+    assert errors == [] and len(results) == 50
+    assert sum(not r.replayed for r in results) == 1
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count()).select_from(AnswerEvent)).scalar_one() == 1
+
+
+@postgres_only
+def test_concurrent_saves_keep_the_highest_sequence_number(app, sitting, database_url):
+    with app.app_context():
+        _begin(sitting)
+    results, errors = _threads(app, 30, lambda i: _save(sitting, choice=i % 4, seq=i + 1, key=f"k{i}"))
+    assert errors == [] and len(results) == 30
+    with app.app_context():
+        current = db.session.get(CurrentAnswer, (sitting, "K-00"))
+        assert current.seq == 30 and current.response == {"choice": 29 % 4}
+
+
+@postgres_only
+def test_concurrent_finish_calls_finish_the_section_once(app, sitting, database_url):
+    with app.app_context():
+        _begin(sitting)
+    results, errors = _threads(
+        app, 20, lambda i: services.finish_section(_attempt(sitting), 0, client_token=TOKEN, now=T0)
+    )
+    assert errors == [] and sorted(results) == [False] * 19 + [True]
+    with app.app_context():
+        attempt = _attempt(sitting)
+        assert attempt.current_section == 1 and attempt.sections[1].state is SectionState.OPEN
+
+
+@postgres_only
+def test_no_save_is_accepted_after_a_pause_commits(app, sitting, database_url):
+    with app.app_context():
+        _begin(sitting)
+        proctor_id = _user("proctor").id
+
+    def work(i):
+        if i == 0:
+            services.pause(
+                _attempt(sitting),
+                actor=db.session.get(User, proctor_id),
+                reason="race",
+                now=T0 + timedelta(seconds=1),
+            )
+            return "paused"
+        return _save(sitting, choice=i % 4, seq=i, key=f"r{i}", at=T0 + timedelta(seconds=2))
+
+    _, errors = _threads(app, 20, work)
+    with app.app_context():
+        pause_row = db.session.execute(db.select(TimeAdjustment)).scalar_one()
+        events = db.session.execute(db.select(AnswerEvent)).scalars().all()
+    # every save that was acknowledged committed before the pause; the others were refused as paused
+    assert all(e.id for e in events) and len(events) + len(errors) == 19
+    assert all(isinstance(e, services.Conflict) for e in errors)
+    assert pause_row.kind == "pause"
