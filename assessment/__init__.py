@@ -82,25 +82,29 @@ def _register_blueprints(app: Flask) -> None:
     from assessment.bank.api import bp as bank_api_bp
     from assessment.bank.views import bp as bank_bp
     from assessment.calibration.views import bp as calibration_bp
+    from assessment.delivery.api import bp as sitting_api_bp
+    from assessment.delivery.proctor_api import bp as proctor_api_bp
+    from assessment.delivery.views import bp as delivery_bp
     from assessment.health.views import bp as health_bp
     from assessment.main.views import bp as main_bp
     from assessment.users.views import bp as users_bp
 
-    for bp in (auth_bp, bank_bp, calibration_bp, health_bp, main_bp, users_bp):
+    for bp in (auth_bp, bank_bp, calibration_bp, delivery_bp, health_bp, main_bp, users_bp):
         app.register_blueprint(bp)
     csrf.exempt(health_bp)
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
     api.init_app(app)
-    for bp in (session_bp, bank_api_bp):
+    for bp in (session_bp, bank_api_bp, sitting_api_bp, proctor_api_bp):
         api.register_blueprint(bp)
 
 
 def _register_cli(app: Flask) -> None:
-    from assessment.cli import demo_cli, users_cli
+    from assessment.cli import delivery_cli, demo_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(delivery_cli)
 
 
 SECURITY_HEADERS = {

@@ -10,6 +10,27 @@ from assessment.auth.models import Role
 
 users_cli = AppGroup("users", help="Manage accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
+delivery_cli = AppGroup("delivery", help="Exam delivery jobs.")
+
+
+@delivery_cli.command("finalize")
+@click.option("--every", type=float, default=0.0, help="Repeat every N seconds (0: once and exit).")
+def finalize(every: float) -> None:
+    """Close sections whose time ran out (run as a service with --every 10)."""
+    import time
+
+    from flask import current_app
+
+    from assessment.delivery.finalizer import run_once
+
+    app = current_app._get_current_object()
+    while True:
+        closed = run_once(app)
+        if closed or not every:
+            click.echo(f"closed {closed} overdue section(s)")
+        if not every:
+            return
+        time.sleep(every)
 
 
 @users_cli.command("create")

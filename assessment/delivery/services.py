@@ -42,6 +42,9 @@ from assessment.extensions import db
 from item_bank.items import ItemValidationError, validate_response
 
 IRREGULARITY_CATEGORIES = ("environment", "candidate", "technical", "staff", "other")
+# A tab that has not been heard from for this long loses its hold: after a power cut the candidate can go on
+# from another machine, while two live tabs can never both write.
+HOLD_SECONDS = 45
 BROWSER_SIGNALS = ("focus_lost", "copy_attempted", "paste_attempted", "fullscreen_left", "offline", "online")
 
 
@@ -205,6 +208,10 @@ def assemble(attempt: Attempt) -> None:
         pretest = list(section.config.get("pretest", []))
         form["sections"].append({"items": items + pretest, "pretest": pretest})
         codes.extend(items)
+    all_codes = [code for section in form["sections"] for code in section["items"]]
+    rows = db.session.execute(db.select(Item).where(Item.code.in_(all_codes))).scalars()
+    # the versions the candidate is shown, whatever the bank does meanwhile
+    form["versions"] = {item.code: item.current.id for item in rows}
     attempt.form = form
     attempt.pinned_parameters = _pin_parameters(codes)
 
@@ -225,16 +232,29 @@ def check_in(attempt: Attempt, client_token: str, *, now: datetime) -> None:
     """Claim the sitting for this browser tab; a second tab (or machine) is refused while one holds it."""
     if attempt.state.finished:
         raise Conflict("this sitting has ended")
+    stale = now - timedelta(seconds=HOLD_SECONDS)
     claimed = db.session.execute(
         update(Attempt)
         .where(Attempt.id == attempt.id)
-        .where((Attempt.client_token.is_(None)) | (Attempt.client_token == client_token))
+        .where(
+            Attempt.client_token.is_(None)
+            | (Attempt.client_token == client_token)
+            | Attempt.last_seen_at.is_(None)
+            | (Attempt.last_seen_at < stale)
+        )
         .values(client_token=client_token, last_seen_at=now)
     ).rowcount
     if not claimed:
         db.session.rollback()
         raise Conflict("this sitting is open in another browser; ask the proctor to release it")
     assemble(attempt)
+    db.session.commit()
+
+
+def heartbeat(attempt: Attempt, client_token: str | None, *, now: datetime) -> None:
+    """The holding tab is alive (sent every few seconds with the clock re-sync)."""
+    _require_client(attempt, client_token)
+    db.session.execute(update(Attempt).where(Attempt.id == attempt.id).values(last_seen_at=now))
     db.session.commit()
 
 

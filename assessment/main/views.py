@@ -41,14 +41,27 @@ def admin_home():
 @roles_required(Role.PROCTOR)
 def proctor_home():
     """Proctor's sessions."""
-    return render_template("main/proctor_home.html")
+    from assessment.delivery.views import proctor_sessions
+
+    return render_template("main/proctor_home.html", sessions=proctor_sessions())
 
 
 @bp.route("/exam/")
 @roles_required(Role.CANDIDATE)
 def candidate_home():
     """Candidate's exams."""
-    return render_template("main/candidate_home.html")
+    from assessment.delivery.models import Registration
+
+    registrations = (
+        db.session.execute(
+            db.select(Registration)
+            .where(Registration.candidate_id == current_user.id)
+            .order_by(Registration.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    return render_template("main/candidate_home.html", registrations=registrations)
 
 
 @bp.route("/commission/")

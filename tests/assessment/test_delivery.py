@@ -229,6 +229,19 @@ def test_a_second_browser_is_refused_until_the_proctor_releases_the_sitting(app,
         assert _save(sitting, token="tab-2").applied
 
 
+def test_a_silent_tab_loses_its_hold_so_the_candidate_can_resume_elsewhere(app, sitting):
+    with app.app_context():
+        _begin(sitting)
+        services.heartbeat(_attempt(sitting), TOKEN, now=T0 + timedelta(seconds=60))
+        with pytest.raises(services.Conflict):
+            services.check_in(_attempt(sitting), "other-machine", now=T0 + timedelta(seconds=90))
+        later = T0 + timedelta(seconds=60 + services.HOLD_SECONDS + 1)
+        services.check_in(_attempt(sitting), "other-machine", now=later)
+        assert _save(sitting, token="other-machine", at=later).applied
+        with pytest.raises(services.Conflict):
+            services.heartbeat(_attempt(sitting), TOKEN, now=later)
+
+
 def test_terminate_closes_everything_and_needs_a_reason(app, sitting):
     with app.app_context():
         _begin(sitting)

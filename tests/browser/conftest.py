@@ -16,6 +16,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from assessment import create_app
+from assessment.delivery.finalizer import start_thread
 from assessment.extensions import db
 from tests.assessment.conftest import FAST_ARGON2
 
@@ -62,7 +63,9 @@ def live_app(tmp_path: Path) -> Iterator[Flask]:
     )
     with app.app_context():
         upgrade()
+    stop = start_thread(app, every=1.0)  # the server job that closes sections whose time ran out
     yield app
+    stop.set()
     with app.app_context():
         db.engine.dispose()
 

@@ -1,0 +1,94 @@
+"""What a candidate is shown of their sitting: built field by field from an allow-list, never from a model.
+
+Only the open section's items are sent; keys, scoring rules and item parameters are never read here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from assessment.bank.models import Item, ItemVersion
+from assessment.delivery.models import Attempt, AttemptState, CurrentAnswer, SectionState
+from assessment.extensions import db
+
+FALLBACK_LANGUAGES = ("ru", "en", "kk")
+
+
+def _in_language(texts: dict[str, Any], language: str) -> Any:
+    for lang in (language, *FALLBACK_LANGUAGES):
+        if lang in texts:
+            return texts[lang]
+    return next(iter(texts.values()), None)
+
+
+def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict[str, Any]:
+    registration = attempt.registration
+    definition = registration.session.definition
+    language = registration.language
+    sections = []
+    for timing, section in zip(attempt.sections, definition.sections, strict=True):
+        planned = (attempt.form.get("sections") or [{}] * len(definition.sections))[timing.position]
+        sections.append(
+            {
+                "position": timing.position,
+                "title": _in_language(section.title, language) or "",
+                "state": timing.state.value,
+                "allow_review": section.allow_review,
+                "n_items": len(planned.get("items", [])),
+                "remaining_seconds": timing.remaining_seconds(now),
+            }
+        )
+    view: dict[str, Any] = {
+        "state": attempt.state.value,
+        "candidate_code": registration.candidate_code,
+        "session": registration.session.name,
+        "language": language,
+        "large_text": registration.large_text,
+        "instructions": _in_language(definition.instructions, language) if definition.instructions else None,
+        "current_section": attempt.current_section,
+        "remaining_seconds": None,
+        "grace_seconds": grace_seconds,
+        "sections": sections,
+        "items": [],
+    }
+    if attempt.state not in (AttemptState.IN_PROGRESS, AttemptState.PAUSED):
+        return view
+    timing = attempt.sections[attempt.current_section]
+    if timing.state is not SectionState.OPEN:
+        return view
+    view["remaining_seconds"] = timing.remaining_seconds(now)
+    codes = attempt.form["sections"][timing.position]["items"]
+    items = {i.code: i for i in db.session.execute(db.select(Item).where(Item.code.in_(codes))).scalars()}
+    pinned = attempt.form.get("versions", {})
+    answers = {
+        a.item_code: a
+        for a in db.session.execute(
+            db.select(CurrentAnswer).where(
+                CurrentAnswer.attempt_id == attempt.id, CurrentAnswer.item_code.in_(codes)
+            )
+        ).scalars()
+    }
+    for code in codes:
+        version = db.session.get(ItemVersion, pinned[code]) if code in pinned else items[code].current
+        text = _in_language(version.content, language)
+        stimulus = None
+        if version.stimulus is not None:
+            stimulus = {
+                "title": _in_language(version.stimulus.title, language) if version.stimulus.title else None,
+                "text": _in_language(version.stimulus.texts, language),
+            }
+        answer = answers.get(code)
+        view["items"].append(
+            {
+                "code": code,
+                "format": items[code].format.value,
+                "stem": text["stem"],
+                "options": list(text["options"]),
+                "stimulus": stimulus,
+                "answer": answer.response if answer else None,
+                "seq": answer.seq if answer else None,
+                "flagged": bool(answer and answer.flagged),
+            }
+        )
+    return view
