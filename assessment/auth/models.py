@@ -60,6 +60,13 @@ class User(UserMixin, db.Model):
             raise RuntimeError("user has no authenticated session")
         return self.current_auth_session.raw_token
 
+    # Flask-Login's UserMixin compares users by get_id(), which is a session token here: compare rows instead.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, User) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(("User", self.id))
+
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles
 

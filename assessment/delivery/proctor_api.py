@@ -67,7 +67,7 @@ class GridOut(Schema):
 
 def _attempt_for_proctor(attempt_id: int) -> Attempt:
     attempt = db.session.get(Attempt, attempt_id)
-    if attempt is None or current_user not in attempt.registration.session.proctors:
+    if attempt is None or current_user.id not in {p.id for p in attempt.registration.session.proctors}:
         abort(404, message="no such candidate in your sessions")
     return attempt
 

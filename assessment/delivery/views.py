@@ -41,7 +41,7 @@ def proctor_sessions():
 def session_for_proctor(session_id: int) -> ExamSession:
     """A session of this proctor; 404 for any other (no hint that it exists)."""
     session = db.session.get(ExamSession, session_id)
-    if session is None or current_user not in session.proctors:
+    if session is None or current_user.id not in {p.id for p in session.proctors}:
         abort(404)
     return session
 

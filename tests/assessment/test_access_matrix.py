@@ -6,11 +6,14 @@ nobody ships a page without deciding who may use it.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from assessment.auth.models import User
 from assessment.bank import services as bank_services
 from assessment.calibration.models import CalibrationRun, ResponseDataset
+from assessment.delivery import services as delivery_services
 from assessment.extensions import db
 from item_bank.items import ItemSpec, LanguageVersion
 from tests.assessment.conftest import sign_in
@@ -21,9 +24,12 @@ EVERYONE = frozenset((ANON, *ROLES))
 SIGNED_IN = frozenset(ROLES)
 PSYCHOMETRICIAN = frozenset({"psychometrician"})
 ADMINISTRATOR = frozenset({"administrator"})
+PROCTOR = frozenset({"proctor"})
+CANDIDATE = frozenset({"candidate"})
 
 # endpoint -> (method, url, roles allowed). Placeholders: {user} the candidate's account id,
-# {item} an item code, {parameter_set} a proposed parameter set of that item, {run} a queued calibration run.
+# {item} an item code, {parameter_set} a proposed parameter set of that item, {run} a queued calibration run,
+# {session} an exam session of the proctor, {attempt} the candidate's attempt in it.
 MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET static": ("/static/css/app.css", EVERYONE),
     "GET health.healthz": ("/healthz", EVERYONE),
@@ -55,6 +61,24 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET calibration.run_progress": ("/calibration/runs/{run}/progress", PSYCHOMETRICIAN),
     "POST calibration.run_cancel": ("/calibration/runs/{run}/cancel", PSYCHOMETRICIAN),
     "POST calibration.run_decide": ("/calibration/runs/{run}/decisions", PSYCHOMETRICIAN),
+    "GET delivery.sitting": ("/exam/sitting", CANDIDATE),
+    "GET delivery.console": ("/proctor/sessions/{session}", PROCTOR),
+    "GET delivery.irregularities_csv": ("/proctor/sessions/{session}/irregularities.csv", PROCTOR),
+    "GET api_sitting.get_sitting": ("/api/v1/sitting", CANDIDATE),
+    "POST api_sitting.check_in": ("/api/v1/sitting/check-in", CANDIDATE),
+    "POST api_sitting.heartbeat": ("/api/v1/sitting/heartbeat", CANDIDATE),
+    "POST api_sitting.start": ("/api/v1/sitting/start", CANDIDATE),
+    "POST api_sitting.save_answer": ("/api/v1/sitting/answers", CANDIDATE),
+    "POST api_sitting.finish_section": ("/api/v1/sitting/sections/0/finish", CANDIDATE),
+    "POST api_sitting.signal": ("/api/v1/sitting/signals", CANDIDATE),
+    "GET api_proctor.grid": ("/api/v1/proctor/sessions/{session}/grid", PROCTOR),
+    "POST api_proctor.admit": ("/api/v1/proctor/attempts/{attempt}/admit", PROCTOR),
+    "POST api_proctor.pause": ("/api/v1/proctor/attempts/{attempt}/pause", PROCTOR),
+    "POST api_proctor.resume": ("/api/v1/proctor/attempts/{attempt}/resume", PROCTOR),
+    "POST api_proctor.extend": ("/api/v1/proctor/attempts/{attempt}/extend", PROCTOR),
+    "POST api_proctor.terminate": ("/api/v1/proctor/attempts/{attempt}/terminate", PROCTOR),
+    "POST api_proctor.release": ("/api/v1/proctor/attempts/{attempt}/release", PROCTOR),
+    "POST api_proctor.irregularity": ("/api/v1/proctor/sessions/{session}/irregularities", PROCTOR),
     "GET users.index": ("/admin/users/", ADMINISTRATOR),
     "GET users.create": ("/admin/users/new", ADMINISTRATOR),
     "POST users.create": ("/admin/users/new", ADMINISTRATOR),
@@ -111,7 +135,39 @@ def objects(app, users) -> dict[str, object]:
         run = CalibrationRun(dataset=dataset, settings={"linking": "none"}, created_by_id=author.id)
         db.session.add(run)
         db.session.commit()
-        return {"user": users["candidate"], "item": item.code, "parameter_set": proposal.id, "run": run.id}
+        definition = delivery_services.create_definition(
+            "Matrix",
+            [
+                {
+                    "title": {"en": "S"},
+                    "family": "knowledge",
+                    "time_limit_seconds": 60,
+                    "mode": "fixed",
+                    "config": {"items": ["K-M-1"]},
+                }
+            ],
+            actor=None,
+        )
+        now = datetime(2026, 1, 1)
+        session = delivery_services.create_session(
+            definition,
+            name="Room",
+            opens_at=now,
+            closes_at=now + timedelta(hours=1),
+            proctors=[db.session.get(User, users["proctor"])],
+            actor=None,
+        )
+        registration = delivery_services.register(
+            session, db.session.get(User, users["candidate"]), actor=None
+        )
+        return {
+            "user": users["candidate"],
+            "item": item.code,
+            "parameter_set": proposal.id,
+            "run": run.id,
+            "session": session.id,
+            "attempt": registration.attempt.id,
+        }
 
 
 @pytest.mark.parametrize("who", [ANON, *ROLES])
