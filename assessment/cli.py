@@ -69,6 +69,8 @@ def load_demo(url: str) -> None:
         f"Demo loaded: {report.users_created} new account(s), {report.items_created} new item(s), "
         f"{report.parameters_approved} demo parameter set(s) from a simulated pilot."
     )
+    if report.session_created:
+        click.echo("A demo exam session is open: the demo candidate is registered, the demo proctor admits.")
     click.echo(f"Sign in at {url.rstrip('/')}/sign-in with one of:")
     for account in report.accounts:
         click.echo(f"  {account.role:<16} {account.username:<16} password: {account.password}")

@@ -9,6 +9,7 @@ response model for SJT items). Every such parameter set is labelled as demo.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ from assessment.auth import services as account_services
 from assessment.auth.models import Role
 from assessment.bank import services as bank_services
 from assessment.bank.models import Item, ParameterSet
+from assessment.delivery import services as delivery
+from assessment.delivery.clock import db_now
+from assessment.delivery.models import ExamDefinition
 from assessment.extensions import db
 from item_bank.formats.items_json import loads_items
 from item_bank.irt.models import ItemParameters, simulate_responses
@@ -53,6 +57,7 @@ class DemoReport:
     users_created: int = 0
     items_created: int = 0
     parameters_approved: int = 0
+    session_created: bool = False
     accounts: tuple[DemoAccount, ...] = field(default=DEMO_ACCOUNTS)
 
 
@@ -129,4 +134,56 @@ def load() -> DemoReport:
     ).first()
     if not has_parameters:
         report.parameters_approved = _calibrate_pilot(specs)
+    report.session_created = _demo_session(specs)
     return report
+
+
+DEMO_TEST = "Demo: written stage for judge candidates"
+
+
+def _demo_session(specs: list[ItemSpec]) -> bool:
+    """A demo test (10 knowledge and 5 SJT items) and an open session with the demo proctor and candidate."""
+    if db.session.execute(db.select(ExamDefinition.id).where(ExamDefinition.name == DEMO_TEST)).first():
+        return False
+    knowledge = [s.code for s in specs if s.family == "knowledge" and not s.stimulus][:10]
+    sjt = [s.code for s in specs if s.family == "sjt"][:5]
+    definition = delivery.create_definition(
+        DEMO_TEST,
+        [
+            {
+                "title": {"en": "Legal knowledge", "ru": "Знание законодательства", "kk": "Заңнаманы білу"},
+                "family": "knowledge",
+                "time_limit_seconds": 20 * 60,
+                "mode": "fixed",
+                "config": {"items": knowledge},
+            },
+            {
+                "title": {
+                    "en": "Situational judgement",
+                    "ru": "Ситуационные задания",
+                    "kk": "Ситуациялық тапсырмалар",
+                },
+                "family": "sjt",
+                "time_limit_seconds": 15 * 60,
+                "mode": "fixed",
+                "config": {"items": sjt},
+            },
+        ],
+        actor=None,
+        instructions={
+            "en": "Two timed sections. Answers are saved as you go; the clock is the server's.",
+            "ru": "Два раздела с ограничением времени. Ответы сохраняются сразу; время отсчитывает сервер.",
+        },
+    )
+    now = db_now()
+    proctor = account_services.find_user("proctor")
+    session = delivery.create_session(
+        definition,
+        name="Demo room",
+        opens_at=now - timedelta(hours=1),
+        closes_at=now + timedelta(days=30),
+        proctors=[proctor],
+        actor=None,
+    )
+    delivery.register(session, account_services.find_user("candidate"), actor=None, language="ru")
+    return True
