@@ -11,6 +11,7 @@ from typing import Any
 from assessment.bank.models import Item, ItemVersion
 from assessment.delivery.models import Attempt, AttemptState, CurrentAnswer, SectionState
 from assessment.extensions import db
+from item_bank.assembly.linear import displayed_options, shuffle_response
 
 FALLBACK_LANGUAGES = ("ru", "en", "kk")
 
@@ -58,7 +59,9 @@ def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict
     if timing.state is not SectionState.OPEN:
         return view
     view["remaining_seconds"] = timing.remaining_seconds(now)
-    codes = attempt.form["sections"][timing.position]["items"]
+    planned = attempt.form["sections"][timing.position]
+    codes = planned["items"]
+    permutations = planned.get("permutations", {})
     items = {i.code: i for i in db.session.execute(db.select(Item).where(Item.code.in_(codes))).scalars()}
     pinned = attempt.form.get("versions", {})
     answers = {
@@ -79,14 +82,18 @@ def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict
                 "text": _in_language(version.stimulus.texts, language),
             }
         answer = answers.get(code)
+        permutation = permutations.get(code)
+        shown = answer.response if answer else None
+        if shown is not None and permutation is not None:
+            shown = shuffle_response(shown, permutation)
         view["items"].append(
             {
                 "code": code,
                 "format": items[code].format.value,
                 "stem": text["stem"],
-                "options": list(text["options"]),
+                "options": displayed_options(text["options"], permutation),
                 "stimulus": stimulus,
-                "answer": answer.response if answer else None,
+                "answer": shown,
                 "seq": answer.seq if answer else None,
                 "flagged": bool(answer and answer.flagged),
             }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,6 +40,7 @@ from assessment.delivery.models import (
     TimeAdjustment,
 )
 from assessment.extensions import db
+from item_bank.assembly.linear import shuffle_options, unshuffle_response
 from item_bank.items import ItemValidationError, validate_response
 
 IRREGULARITY_CATEGORIES = ("environment", "candidate", "technical", "staff", "other")
@@ -206,12 +208,23 @@ def assemble(attempt: Attempt) -> None:
                 f"section {section.position + 1}: {section.mode.value} assembly is not available"
             )
         pretest = list(section.config.get("pretest", []))
-        form["sections"].append({"items": items + pretest, "pretest": pretest})
+        form["sections"].append({"items": items + pretest, "pretest": pretest, "permutations": {}})
         codes.extend(items)
     all_codes = [code for section in form["sections"] for code in section["items"]]
-    rows = db.session.execute(db.select(Item).where(Item.code.in_(all_codes))).scalars()
+    rows = {i.code: i for i in db.session.execute(db.select(Item).where(Item.code.in_(all_codes))).scalars()}
     # the versions the candidate is shown, whatever the bank does meanwhile
-    form["versions"] = {item.code: item.current.id for item in rows}
+    form["versions"] = {code: item.current.id for code, item in rows.items()}
+    rng = np.random.default_rng(secrets.randbits(64))
+    for section, planned in zip(
+        attempt.registration.session.definition.sections, form["sections"], strict=True
+    ):
+        if section.shuffle_options:
+            planned["permutations"] = {
+                code: list(
+                    shuffle_options(len(next(iter(rows[code].current.content.values()))["options"]), rng)
+                )
+                for code in planned["items"]
+            }
     attempt.form = form
     attempt.pinned_parameters = _pin_parameters(codes)
 
@@ -382,10 +395,18 @@ def save_answer(
         db.session.rollback()
         _finish(attempt.id, section.position, by="server", now=now)
         raise TimeIsUp("time is up for this section")
-    items = attempt.form["sections"][section.position]["items"]
-    if item not in items:
+    planned = attempt.form["sections"][section.position]
+    if item not in planned["items"]:
         db.session.rollback()
         raise DeliveryError(f"item {item!r} is not in the open section")
+    permutation = planned.get("permutations", {}).get(item)
+    if response is not None and permutation is not None:
+        try:
+            # stored in the bank's option order, so that keys and scoring never depend on the display
+            response = unshuffle_response(response, permutation)
+        except ValueError as exc:
+            db.session.rollback()
+            raise DeliveryError(f"item {item!r}: {exc}") from None
     if response is not None:
         bank_item = db.session.execute(db.select(Item).where(Item.code == item)).scalar_one()
         try:

@@ -350,3 +350,45 @@ def test_no_save_is_accepted_after_a_pause_commits(app, sitting, database_url):
     assert all(e.id for e in events) and len(events) + len(errors) == 19
     assert all(isinstance(e, services.Conflict) for e in errors)
     assert pause_row.kind == "pause"
+
+
+def test_shuffled_options_are_stored_in_bank_order_and_shown_back_in_display_order(app, users):
+    from assessment.delivery.presenter import sitting_view
+
+    with app.app_context():
+        bank_services.import_items(_bank_specs(), actor=None, source="test")
+        definition = services.create_definition(
+            "Shuffled",
+            [
+                {
+                    "title": {"en": "Law"},
+                    "family": "knowledge",
+                    "time_limit_seconds": 600,
+                    "mode": "fixed",
+                    "config": {"items": KNOWLEDGE},
+                    "shuffle_options": True,
+                }
+            ],
+            actor=None,
+        )
+        session = services.create_session(
+            definition,
+            name="R",
+            opens_at=T0,
+            closes_at=T0 + timedelta(hours=1),
+            proctors=[_user("proctor")],
+            actor=None,
+        )
+        attempt_id = services.register(session, _user("candidate"), actor=None).attempt.id
+        _begin(attempt_id)
+        attempt = _attempt(attempt_id)
+        permutation = attempt.form["sections"][0]["permutations"]["K-00"]
+        assert sorted(permutation) == [0, 1, 2, 3]
+        view = sitting_view(attempt, now=T0, grace_seconds=5)
+        shown = next(i for i in view["items"] if i["code"] == "K-00")
+        original = ["a", "b", "c", "d"]
+        assert shown["options"] == [original[p] for p in permutation]
+        _save(attempt_id, "K-00", choice=2)  # the third option as displayed
+        assert db.session.get(CurrentAnswer, (attempt_id, "K-00")).response == {"choice": permutation[2]}
+        view = sitting_view(_attempt(attempt_id), now=T0, grace_seconds=5)
+        assert next(i for i in view["items"] if i["code"] == "K-00")["answer"] == {"choice": 2}
