@@ -5,8 +5,12 @@
     python -m item_bank calibrate RESPONSES.csv --model 2pl --out PARAMS.csv [--fixed BANK.csv] [--json]
     python -m item_bank score RESPONSES.csv --params PARAMS.csv --method eap --out SCORES.csv
     python -m item_bank fit RESPONSES.csv --params PARAMS.csv --out FIT.csv
+    python -m item_bank simulate-test PARAMS.csv --design DESIGN.json --candidates 2000 [--seed S] [--json]
 
-File formats are described in :mod:`item_bank.formats.responses_csv` and :mod:`item_bank.formats.params_csv`.
+File formats are described in :mod:`item_bank.formats.responses_csv` and :mod:`item_bank.formats.params_csv`;
+DESIGN.json (sections, blueprints, categories, enemies, exposure control, stopping rules) in
+:mod:`item_bank.assembly.design`. ``simulate-test`` prints a report per section (table, or JSON with
+``--json``).
 Exit status: 0 on success, 2 for bad input (the message names the file, row and column; no output file is
 written); an unexpected failure is a bug and ends with Python's traceback and status 1. Calibration prints one
 progress line per EM iteration on stderr unless ``-q`` is given; ``--json`` prints the calibration summary as
@@ -51,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tandau-irt", description="Calibrate, score and check IRT item banks.", parents=[common]
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{calibrate,score,fit}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{calibrate,score,fit,simulate-test}"
+    )
 
     calibrate = commands.add_parser("calibrate", parents=[common], help="estimate item parameters (MML-EM)")
     calibrate.add_argument("responses", metavar="RESPONSES.csv")
@@ -77,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--params", required=True, metavar="PARAMS.csv")
     fit.add_argument("--out", required=True, metavar="FIT.csv")
     _add_prior(fit)
+
+    simulate = commands.add_parser(
+        "simulate-test",
+        parents=[common],
+        help="expected SE, reliability and item exposure of a test design over simulated candidates",
+    )
+    simulate.add_argument("params", metavar="PARAMS.csv")
+    simulate.add_argument("--design", required=True, metavar="DESIGN.json")
+    simulate.add_argument("--candidates", type=int, default=2000, help="simulated candidates (default 2000)")
+    simulate.add_argument("--seed", type=int, default=None, help="random seed (default: fresh entropy)")
+    simulate.add_argument("--json", action="store_true", help="print the reports as JSON on stdout")
     return parser
 
 
@@ -186,7 +203,43 @@ def _fit(args: argparse.Namespace, err: TextIO, out: TextIO) -> None:
         )
 
 
-COMMANDS = {"calibrate": _calibrate, "score": _score, "fit": _fit}
+def _simulate_test(args: argparse.Namespace, err: TextIO, out: TextIO) -> None:
+    # Imported here so that the other commands do not pay for the assembly package.
+    from item_bank.assembly import AssemblyError, format_report, load_design, simulate_design
+
+    params = read_params(args.params).params
+    if args.candidates < 2:
+        raise InputError(f"--candidates must be at least 2, got {args.candidates}")
+    try:
+        with open(args.design, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{args.design}: not valid JSON: {exc}") from exc
+    try:
+        design = load_design(data, params)
+    except AssemblyError as exc:
+        raise InputError(f"{args.design}: {exc}") from exc
+    # Without --seed a fresh seed is drawn and printed, so that any run can be repeated.
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+    rng = np.random.default_rng(seed)
+    try:
+        reports = [simulate_design(design.pool, section, args.candidates, rng) for section in design.sections]
+    except AssemblyError as exc:  # e.g. enemies leave a LOFT category short after validation passed
+        raise InputError(f"{args.design}: {exc}") from exc
+    if args.json:
+        summary = {
+            "candidates": args.candidates,
+            "seed": seed,
+            "sections": [r.to_dict() for r in reports],
+        }
+        print(json.dumps(summary, indent=2), file=out)
+    else:
+        print(f"{args.candidates} simulated candidates per section, seed {seed}", file=out)
+        for n, report in enumerate(reports, start=1):
+            print(f"Section {n}: {format_report(report)}", file=out)
+
+
+COMMANDS = {"calibrate": _calibrate, "score": _score, "fit": _fit, "simulate-test": _simulate_test}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
