@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from assessment.audit import services as audit
 from assessment.auth.models import User
 from assessment.bank import repository
-from assessment.bank.models import Item
+from assessment.bank.models import Item, ItemFamily, ItemStatus
 from assessment.delivery.models import (
     AnswerEvent,
     Attempt,
@@ -40,6 +40,7 @@ from assessment.delivery.models import (
     TimeAdjustment,
 )
 from assessment.extensions import db
+from item_bank.assembly import AssemblyError, Blueprint, Form, ItemPool, assemble_loft
 from item_bank.assembly.linear import shuffle_options, unshuffle_response
 from item_bank.items import ItemValidationError, validate_response
 
@@ -95,6 +96,11 @@ def create_definition(
                 problems.append(f"section {position + 1}: no items {missing} in the bank")
             if not codes:
                 problems.append(f"section {position + 1}: a fixed form needs items")
+        if SelectionMode(spec["mode"]) is SelectionMode.LOFT:
+            try:
+                Blueprint.from_dict(spec.get("config", {}).get("blueprint", {}))
+            except AssemblyError as exc:
+                problems.append(f"section {position + 1}: {exc}")
         if SelectionMode(spec["mode"]) is SelectionMode.CAT and spec.get("allow_review", False):
             problems.append(f"section {position + 1}: adaptive sections cannot allow review")
     if problems:
@@ -200,21 +206,22 @@ def assemble(attempt: Attempt) -> None:
         return
     form: dict[str, Any] = {"sections": []}
     codes: list[str] = []
+    rng = np.random.default_rng(secrets.randbits(64))
     for section in attempt.registration.session.definition.sections:
         if section.mode is SelectionMode.FIXED:
-            items = list(section.config["items"])
+            pretest = list(section.config.get("pretest", []))
+            items = list(section.config["items"]) + pretest
+        elif section.mode is SelectionMode.LOFT:
+            built = _assemble_loft(section, rng)
+            items, pretest = list(built.item_ids), list(built.pretest)
         else:
-            raise DeliveryError(
-                f"section {section.position + 1}: {section.mode.value} assembly is not available"
-            )
-        pretest = list(section.config.get("pretest", []))
-        form["sections"].append({"items": items + pretest, "pretest": pretest, "permutations": {}})
-        codes.extend(items)
+            raise DeliveryError(f"section {section.position + 1}: adaptive delivery is not available yet")
+        form["sections"].append({"items": items, "pretest": pretest, "permutations": {}})
+        codes.extend(code for code in items if code not in pretest)
     all_codes = [code for section in form["sections"] for code in section["items"]]
     rows = {i.code: i for i in db.session.execute(db.select(Item).where(Item.code.in_(all_codes))).scalars()}
     # the versions the candidate is shown, whatever the bank does meanwhile
     form["versions"] = {code: item.current.id for code, item in rows.items()}
-    rng = np.random.default_rng(secrets.randbits(64))
     for section, planned in zip(
         attempt.registration.session.definition.sections, form["sections"], strict=True
     ):
@@ -227,6 +234,29 @@ def assemble(attempt: Attempt) -> None:
             }
     attempt.form = form
     attempt.pinned_parameters = _pin_parameters(codes)
+
+
+def _assemble_loft(section: ExamSection, rng: np.random.Generator) -> Form:
+    """A linear form on the fly from the section's blueprint, over the bank's operational items."""
+    family = ItemFamily(section.family)
+    items = list(
+        db.session.execute(
+            db.select(Item).where(
+                Item.family == family, Item.status.in_([ItemStatus.OPERATIONAL, ItemStatus.PRETEST])
+            )
+        ).scalars()
+    )
+    approved = [i.approved_parameters for i in items if i.approved_parameters is not None]
+    if not approved:
+        raise DeliveryError(f"section {section.position + 1}: no {family.value} item has approved parameters")
+    pool = ItemPool.from_specs(
+        [repository.spec_of(i) for i in items], repository.item_parameters_of(approved)
+    )
+    try:
+        blueprint = Blueprint.from_dict(section.config.get("blueprint", {}))
+        return assemble_loft(pool, blueprint, rng, exposure={i.code: i.times_administered for i in items})
+    except AssemblyError as exc:
+        raise DeliveryError(f"section {section.position + 1}: {exc}") from None
 
 
 # The candidate --------------------------------------------------------------------------------------------

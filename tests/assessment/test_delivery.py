@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from assessment.auth.models import User
+from assessment.auth import services as account_services
+from assessment.auth.models import Role, User
 from assessment.bank import services as bank_services
 from assessment.delivery import services
 from assessment.delivery.models import (
@@ -19,7 +20,7 @@ from assessment.delivery.models import (
     TimeAdjustment,
 )
 from assessment.extensions import db
-from tests.assessment.conftest import POSTGRES_URL
+from tests.assessment.conftest import PASSWORD, POSTGRES_URL
 from tests.assessment.test_calibration import _bank_specs
 
 T0 = datetime(2026, 12, 1, 9, 0, 0)
@@ -392,3 +393,86 @@ def test_shuffled_options_are_stored_in_bank_order_and_shown_back_in_display_ord
         assert db.session.get(CurrentAnswer, (attempt_id, "K-00")).response == {"choice": permutation[2]}
         view = sitting_view(_attempt(attempt_id), now=T0, grace_seconds=5)
         assert next(i for i in view["items"] if i["code"] == "K-00")["answer"] == {"choice": 2}
+
+
+def test_linear_on_the_fly_forms_meet_the_blueprint_and_keep_enemies_apart(app, users):
+    from item_bank.items import ItemSpec, LanguageVersion
+
+    options = ("a", "b", "c", "d")
+    specs = [
+        ItemSpec(
+            f"L-{d}-{i}",
+            "single_best",
+            {"en": LanguageVersion("Q?", options)},
+            {"correct": 0},
+            status="operational",
+            domain=d,
+            enemies=(
+                ("L-civil-1",) if (d, i) == ("civil", 0) else ("L-civil-0",) if (d, i) == ("civil", 1) else ()
+            ),
+        )
+        for d in ("civil", "criminal")
+        for i in range(6)
+    ]
+    with app.app_context():
+        bank_services.import_items(specs, actor=None, source="test")
+        author, approver = _user("psychometrician"), _user("administrator")
+        for n, spec in enumerate(specs):
+            proposal = bank_services.propose_parameters(
+                bank_services.find_item(spec.code),
+                model="2pl",
+                a=1.0,
+                b=[n / 6 - 1],
+                provenance={},
+                actor=author,
+            )
+            bank_services.approve_parameters(proposal, actor=approver)
+        definition = services.create_definition(
+            "LOFT",
+            [
+                {
+                    "title": {"en": "Law"},
+                    "family": "knowledge",
+                    "time_limit_seconds": 600,
+                    "mode": "loft",
+                    "config": {"blueprint": {"counts": {"civil": 3, "criminal": 2}}},
+                }
+            ],
+            actor=None,
+        )
+        session = services.create_session(
+            definition,
+            name="R",
+            opens_at=T0,
+            closes_at=T0 + timedelta(hours=1),
+            proctors=[_user("proctor")],
+            actor=None,
+        )
+        forms = []
+        for n in range(8):
+            user = account_services.create_user(
+                username=f"c{n}", full_name="C", role=Role.CANDIDATE, password=PASSWORD
+            )
+            attempt = services.register(session, user, actor=None).attempt
+            services.check_in(attempt, f"tab-{n}", now=T0)
+            items = _attempt(attempt.id).form["sections"][0]["items"]
+            forms.append(tuple(items))
+            assert sum(code.startswith("L-civil") for code in items) == 3
+            assert sum(code.startswith("L-criminal") for code in items) == 2
+            assert not {"L-civil-0", "L-civil-1"} <= set(items)
+            assert set(_attempt(attempt.id).pinned_parameters) == set(items)
+        assert len(set(forms)) > 1  # candidates get different forms
+        with pytest.raises(services.DeliveryError, match="unknown blueprint keys"):
+            services.create_definition(
+                "Bad",
+                [
+                    {
+                        "title": {"en": "x"},
+                        "family": "knowledge",
+                        "time_limit_seconds": 60,
+                        "mode": "loft",
+                        "config": {"blueprint": {"count": {}}},
+                    }
+                ],
+                actor=None,
+            )
