@@ -51,6 +51,7 @@ def _import_models() -> None:
     from assessment.bank import models as _bank  # noqa: F401
     from assessment.calibration import models as _calibration  # noqa: F401
     from assessment.delivery import models as _delivery  # noqa: F401
+    from assessment.results import models as _results  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:

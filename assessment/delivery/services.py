@@ -518,6 +518,7 @@ def _finish(attempt_id: int, position: int, *, by: str, now: datetime) -> bool:
         db.session.rollback()
         return False
     attempt = db.session.get(Attempt, attempt_id)
+    _score(attempt_id, position, now)
     if position + 1 < len(attempt.sections):
         _open_section(attempt_id, position + 1, now)
     else:
@@ -533,6 +534,17 @@ def _finish(attempt_id: int, position: int, *, by: str, now: datetime) -> bool:
     )
     db.session.commit()
     return True
+
+
+def _score(attempt_id: int, position: int, now: datetime) -> None:
+    """Score the section as it closes; a scoring failure never keeps a section open (a rescore can follow)."""
+    from assessment.results.services import score_attempt_section
+
+    try:
+        with db.session.begin_nested():
+            score_attempt_section(attempt_id, position, now=now)
+    except Exception:
+        current_app.logger.exception("scoring section %s of attempt %s failed", position, attempt_id)
 
 
 def finish_section(attempt: Attempt, position: int, *, client_token: str | None, now: datetime) -> bool:

@@ -35,6 +35,10 @@ def _user(name: str) -> User:
 
 @pytest.fixture
 def sitting(app, users):
+    return make_sitting(app)
+
+
+def make_sitting(app) -> int:
     """A two-section fixed test, a session with its proctor, and the candidate registered (extra time 1.5)."""
     with app.app_context():
         bank_services.import_items(_bank_specs(), actor=None, source="test")

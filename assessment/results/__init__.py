@@ -1,0 +1,1 @@
+"""Results: section scores on the bank scale, rescoring with history."""
