@@ -17,7 +17,12 @@ class NavLink(NamedTuple):
 
 
 NAVIGATION: dict[Role, tuple[NavLink, ...]] = {
-    Role.ADMINISTRATOR: (NavLink(_l("Overview"), "main.admin_home"), NavLink(_l("Users"), "users.index")),
+    Role.ADMINISTRATOR: (
+        NavLink(_l("Overview"), "main.admin_home"),
+        NavLink(_l("Users"), "users.index"),
+        NavLink(_l("Tests"), "scheduling.definitions"),
+        NavLink(_l("Sessions"), "scheduling.sessions"),
+    ),
     Role.PSYCHOMETRICIAN: (
         NavLink(_l("Item bank"), "bank.index"),
         NavLink(_l("Calibration"), "calibration.index"),

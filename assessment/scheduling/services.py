@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flask_babel import gettext as _
+from flask import has_request_context
+from flask_babel import gettext
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
@@ -58,6 +59,13 @@ FALSE_WORDS = {"", "0", "false", "no", "n", "нет", "н", "жоқ", "ж"}
 PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
 # Not started: extra time and language can still change (the section timers are not running yet).
 NOT_STARTED = (AttemptState.SCHEDULED, AttemptState.ADMITTED)
+
+
+def _(message: str, **values: Any) -> str:
+    """The message in the user's language; in English outside a request (CLI, jobs): no locale there."""
+    if has_request_context():
+        return gettext(message, **values)
+    return message % values if values else message
 
 
 @dataclass(frozen=True)
@@ -326,7 +334,9 @@ def _add_registration(
         breaks_allowed=accommodations.breaks_allowed,
         accommodation_note=accommodations.note or None,
     )
+    db.session.add(registration)
     attempt = Attempt(registration=registration)
+    db.session.add(attempt)
     for section in session.definition.sections:
         attempt.sections.append(
             AttemptSection(
@@ -334,7 +344,6 @@ def _add_registration(
                 allowed_seconds=allowed_seconds(section.time_limit_seconds, accommodations.extra_time_factor),
             )
         )
-    db.session.add_all([registration, attempt])
     db.session.flush()
     audit.record(
         "delivery.candidate_registered",
@@ -480,7 +489,8 @@ def _flag(value: str) -> bool | None:
 
 
 def _plan_row(number: int, cells: dict[str, str]) -> tuple[_Planned | None, list[Problem]]:
-    """Check one row on its own (accounts and registrations are checked afterwards, all rows at once)."""
+    """Check one row on its own; the plan comes back unless the user name is unusable, so that the account
+    checks (made afterwards, for all rows at once) report on it too."""
     problems = []
     username = cells.get("username", "").strip()
     problems.extend(Problem(number, c, m) for c, m in _username_problems(username))
@@ -512,7 +522,7 @@ def _plan_row(number: int, cells: dict[str, str]) -> tuple[_Planned | None, list
     note = cells.get("note", "").strip() or None
     if note and len(note) > NOTE_MAX:
         problems.append(Problem(number, "note", _("The note is longer than %(n)d characters.", n=NOTE_MAX)))
-    if problems:
+    if any(p.column == "username" for p in problems):
         return None, problems
     planned = _Planned(
         row=number,
@@ -527,7 +537,7 @@ def _plan_row(number: int, cells: dict[str, str]) -> tuple[_Planned | None, list
             note=note,
         ),
     )
-    return planned, []
+    return planned, problems
 
 
 def check_candidates(session: ExamSession, data: bytes) -> tuple[list[_Planned], list[Problem]]:

@@ -108,11 +108,14 @@ def _operational_items() -> dict[str, list[Item]]:
 def definition_new():
     """Create a test of up to four fixed sections from the bank's operational items."""
     form = DefinitionForm()
+    refused = False
     if form.validate_on_submit():
         used = form.used_sections()
         try:
             definition = services.create_definition(form.name.data, form.section_specs(), actor=_actor())
         except services.SchedulingError as exc:
+            # FieldList keeps the errors it saw while validating: this flag, not form.errors, says "refused"
+            refused = True
             for problem in exc.problems:
                 if problem.row is not None and problem.column:
                     getattr(used[problem.row - 1].form, problem.column).errors.append(problem.message)
@@ -123,7 +126,7 @@ def definition_new():
             return redirect(url_for("scheduling.definition_detail", definition_id=definition.id))
     return render_template(
         "scheduling/definition_form.html", form=form, operational=_operational_items()
-    ), 422 if form.errors else 200
+    ), 422 if refused or form.errors else 200
 
 
 @bp.route("/tests/<int:definition_id>")
@@ -281,7 +284,9 @@ def register(session_id: int):
                 actor=_actor(),
             )
         except services.SchedulingError as exc:
-            fields = {name: form[name] for name in ("candidate", "username", "full_name", "email", "password")}
+            fields = {
+                name: form[name] for name in ("candidate", "username", "full_name", "email", "password")
+            }
             fields.update({name: form[name] for name in ("language", "extra_time_factor", "note")})
             _attach(form, exc.problems, fields)
         else:
@@ -294,7 +299,9 @@ def register(session_id: int):
                 "info",
             )
             return redirect(url_for("scheduling.session_detail", session_id=session.id))
-    return render_template("scheduling/register.html", session=session, form=form), 422 if form.errors else 200
+    return render_template(
+        "scheduling/register.html", session=session, form=form
+    ), 422 if form.errors else 200
 
 
 @bp.route("/sessions/<int:session_id>/import", methods=["GET", "POST"])
@@ -346,12 +353,17 @@ def registration(registration_id: int):
         try:
             services.update_accommodations(row, form.accommodations(), actor=_actor())
         except services.SchedulingError as exc:
-            _attach(form, exc.problems, {name: form[name] for name in ("language", "extra_time_factor", "note")})
+            _attach(
+                form, exc.problems, {name: form[name] for name in ("language", "extra_time_factor", "note")}
+            )
         else:
             flash(_("Accommodations of %(code)s saved.", code=row.candidate_code), "info")
             return redirect(url_for("scheduling.session_detail", session_id=row.session_id))
     db.session.refresh(row)
-    started = row.attempt is not None and row.attempt.state not in services.NOT_STARTED
+    attempt = row.attempt
+    started = attempt is not None and (
+        attempt.started_at is not None or attempt.state not in services.NOT_STARTED
+    )
     return render_template(
         "scheduling/registration.html", registration=row, form=form, started=started
     ), 422 if form.errors else 200

@@ -29,7 +29,8 @@ CANDIDATE = frozenset({"candidate"})
 
 # endpoint -> (method, url, roles allowed). Placeholders: {user} the candidate's account id,
 # {item} an item code, {parameter_set} a proposed parameter set of that item, {run} a queued calibration run,
-# {session} an exam session of the proctor, {attempt} the candidate's attempt in it.
+# {session} an exam session of the proctor, {attempt} the candidate's attempt in it, {registration} its
+# registration, {definition} the session's test.
 MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET static": ("/static/css/app.css", EVERYONE),
     "GET health.healthz": ("/healthz", EVERYONE),
@@ -86,6 +87,20 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "POST users.edit": ("/admin/users/{user}", ADMINISTRATOR),
     "POST users.set_password": ("/admin/users/{user}/password", ADMINISTRATOR),
     "POST users.sign_out_everywhere": ("/admin/users/{user}/sign-out-everywhere", ADMINISTRATOR),
+    "GET scheduling.definitions": ("/admin/tests/", ADMINISTRATOR),
+    "GET scheduling.definition_new": ("/admin/tests/new", ADMINISTRATOR),
+    "POST scheduling.definition_new": ("/admin/tests/new", ADMINISTRATOR),
+    "GET scheduling.definition_detail": ("/admin/tests/{definition}", ADMINISTRATOR),
+    "GET scheduling.sessions": ("/admin/sessions/", ADMINISTRATOR),
+    "GET scheduling.session_new": ("/admin/sessions/new", ADMINISTRATOR),
+    "POST scheduling.session_new": ("/admin/sessions/new", ADMINISTRATOR),
+    "GET scheduling.session_detail": ("/admin/sessions/{session}", ADMINISTRATOR),
+    "GET scheduling.register": ("/admin/sessions/{session}/register", ADMINISTRATOR),
+    "POST scheduling.register": ("/admin/sessions/{session}/register", ADMINISTRATOR),
+    "GET scheduling.import_candidates": ("/admin/sessions/{session}/import", ADMINISTRATOR),
+    "POST scheduling.import_candidates": ("/admin/sessions/{session}/import", ADMINISTRATOR),
+    "GET scheduling.registration": ("/admin/registrations/{registration}", ADMINISTRATOR),
+    "POST scheduling.registration": ("/admin/registrations/{registration}", ADMINISTRATOR),
     "GET api-docs.openapi_json": ("/api/openapi.json", EVERYONE),
     "GET api_session.SessionView": ("/api/v1/session", SIGNED_IN),
     "GET api_bank.ItemsView": ("/api/v1/items", PSYCHOMETRICIAN),
@@ -167,6 +182,8 @@ def objects(app, users) -> dict[str, object]:
             "run": run.id,
             "session": session.id,
             "attempt": registration.attempt.id,
+            "registration": registration.id,
+            "definition": definition.id,
         }
 
 

@@ -1,0 +1,1 @@
+"""Administrators schedule exams: tests, sessions, candidates and their accommodations."""
