@@ -64,8 +64,12 @@ def index():
     items = db.session.execute(query.order_by(order, Item.code).limit(PAGE_SIZE + 1)).scalars().all()
     if tag := args.get("tag", "").strip():
         items = [i for i in items if tag in (i.tags or [])]
-    # Exposure rate = administrations / candidates tested; sittings arrive with delivery, until then none.
-    examinees = 0
+    # Exposure rate = administrations / candidates who started a sitting.
+    from assessment.delivery.models import Attempt
+
+    examinees = db.session.execute(
+        db.select(db.func.count()).select_from(Attempt).where(Attempt.started_at.is_not(None))
+    ).scalar_one()
     domains = db.session.execute(db.select(Item.domain).distinct().where(Item.domain.is_not(None))).scalars()
     competences = db.session.execute(
         db.select(Item.competence).distinct().where(Item.competence.is_not(None))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from assessment.audit import services as audit
 from assessment.auth.models import User
 from assessment.bank import repository
-from assessment.bank.models import Item, ItemFamily, ItemStatus
+from assessment.bank.models import Item, ItemFamily, ItemStatus, ItemVersion
 from assessment.delivery.models import (
     AnswerEvent,
     Attempt,
@@ -348,6 +348,22 @@ def _open_section(attempt_id: int, position: int, now: datetime) -> None:
         .values(state=SectionState.OPEN, started_at=now)
     )
     db.session.execute(update(Attempt).where(Attempt.id == attempt_id).values(current_section=position))
+    _count_exposure(attempt_id, position)
+
+
+def _count_exposure(attempt_id: int, position: int) -> None:
+    """The section's items are now administered: count them, and freeze the versions shown (never edited)."""
+    form = db.session.get(Attempt, attempt_id).form
+    codes = form["sections"][position]["items"]
+    versions = [form["versions"][code] for code in codes if code in form.get("versions", {})]
+    db.session.execute(
+        update(Item).where(Item.code.in_(codes)).values(times_administered=Item.times_administered + 1)
+    )
+    db.session.execute(
+        update(ItemVersion)
+        .where(ItemVersion.id.in_(versions))
+        .values(times_administered=ItemVersion.times_administered + 1)
+    )
 
 
 def _require_client(attempt: Attempt, client_token: str | None) -> None:

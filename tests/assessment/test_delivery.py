@@ -480,3 +480,34 @@ def test_linear_on_the_fly_forms_meet_the_blueprint_and_keep_enemies_apart(app, 
                 ],
                 actor=None,
             )
+
+
+def test_administered_items_are_counted_and_their_versions_frozen(app, sitting):
+    from assessment.bank.models import Item
+
+    with app.app_context():
+        _begin(sitting)
+        counts = dict(db.session.execute(db.select(Item.code, Item.times_administered)).all())
+        assert all(counts[c] == 1 for c in KNOWLEDGE) and all(counts[c] == 0 for c in SJT)
+        item = bank_services.find_item("K-00")
+        assert item.current.times_administered == 1
+        # an edit now makes a new version: the one candidates saw stays as it was
+        from assessment.bank import repository
+
+        spec = repository.spec_of(item)
+        import dataclasses
+
+        bank_services.save_item(dataclasses.replace(spec, key={"correct": 2}), actor=_user("psychometrician"))
+        assert [v.number for v in bank_services.find_item("K-00").versions] == [1, 2]
+
+
+def test_a_sitting_goes_on_with_redis_down(make_app, users):
+    # Redis is never in the commit path: configured but unreachable, nothing about the sitting changes.
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    attempt_id = make_sitting(app)
+    with app.app_context():
+        _begin(attempt_id)
+        deadline = _attempt(attempt_id).sections[0].deadline()
+        assert _save(attempt_id, "K-03", 2).applied
+        assert _attempt(attempt_id).sections[0].deadline() == deadline
+        assert db.session.get(CurrentAnswer, (attempt_id, "K-03")).response == {"choice": 2}
