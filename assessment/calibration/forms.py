@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms import HiddenField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -31,6 +31,11 @@ class DatasetForm(FlaskForm):
         _l("Responses (CSV: person_id, then one column per item code; optional group column)"),
         validators=[FileRequired()],
     )
+
+
+class SessionsDatasetForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    sessions = SelectMultipleField(_l("Exam sessions"), coerce=int, validators=[DataRequired()])
 
 
 class RunForm(FlaskForm):

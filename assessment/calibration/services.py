@@ -362,3 +362,83 @@ def decide(run: CalibrationRun, item_code: str, decision: str, *, actor: User, r
     except bank_services.BankError as exc:
         db.session.rollback()
         raise CalibrationError(exc.problems) from None
+
+
+def dataset_from_sessions(session_ids: list[int], *, name: str, actor: User | None) -> ResponseDataset:
+    """Responses collected in the chosen exam sessions, as category scores (by the bank's scoring rules).
+
+    Every item of the forms candidates were given becomes a column; an item a candidate was not given is
+    missing, one they were given but did not answer scores 0 (as in section scoring). The group of each
+    person is the language they sat in, so DIF between language versions can be checked.
+    """
+    from assessment.bank.models import ItemVersion
+    from assessment.delivery.models import Attempt, CurrentAnswer, ExamSession, Registration, SectionState
+    from item_bank.items import score_response
+
+    sessions = list(
+        db.session.execute(db.select(ExamSession).where(ExamSession.id.in_(session_ids))).scalars()
+    )
+    if not sessions:
+        raise CalibrationError(["choose at least one exam session"])
+    attempts = list(
+        db.session.execute(
+            db.select(Attempt).join(Registration).where(Registration.session_id.in_(session_ids))
+        ).scalars()
+    )
+    rows: list[tuple[str, str, dict[str, int]]] = []
+    codes: dict[str, None] = {}
+    for attempt in attempts:
+        closed = [s.position for s in attempt.sections if s.state is SectionState.SUBMITTED]
+        if not closed:
+            continue
+        answers = {
+            a.item_code: a.response
+            for a in db.session.execute(
+                db.select(CurrentAnswer).where(CurrentAnswer.attempt_id == attempt.id)
+            ).scalars()
+        }
+        scores: dict[str, int] = {}
+        for position in closed:
+            for code in attempt.form["sections"][position]["items"]:
+                version = db.session.get(ItemVersion, attempt.form["versions"][code])
+                spec = repository.spec_of(version.item, version)
+                scores[code] = score_response(spec, answers.get(code)) or 0
+                codes[code] = None
+        rows.append((attempt.registration.candidate_code, attempt.registration.language, scores))
+    if not rows:
+        raise CalibrationError(["no candidate of these sessions has finished a section yet"])
+    item_codes = list(codes)
+    responses = np.full((len(rows), len(item_codes)), -1, dtype=np.int64)
+    column = {code: j for j, code in enumerate(item_codes)}
+    for i, (_, _, scores) in enumerate(rows):
+        for code, score in scores.items():
+            responses[i, column[code]] = score
+    matrix = Matrix(
+        item_codes,
+        responses,
+        np.asarray([r[0] for r in rows], dtype=str),
+        np.asarray([r[1] for r in rows], dtype=str),
+    )
+    data = pack(matrix)
+    dataset = ResponseDataset(
+        name=name or f"sessions {', '.join(str(i) for i in session_ids)}",
+        source="sessions: " + ", ".join(s.name for s in sessions),
+        item_codes=item_codes,
+        n_persons=len(rows),
+        group_label="language",
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        created_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(dataset)
+    db.session.flush()
+    audit.record(
+        "calibration.data_from_sessions",
+        actor=actor,
+        target=dataset,
+        sessions=session_ids,
+        persons=len(rows),
+        items=len(item_codes),
+    )
+    db.session.commit()
+    return dataset

@@ -20,6 +20,7 @@ from assessment.calibration.forms import (
     DatasetForm,
     DecisionForm,
     RunForm,
+    SessionsDatasetForm,
 )
 from assessment.calibration.models import CalibrationRun, ResponseDataset, RunStatus
 from assessment.extensions import db
@@ -60,6 +61,7 @@ def index():
         dataset_form=DatasetForm(),
         run_form=_run_form(),
         linking_labels=LINKING_LABELS,
+        sessions_form=_sessions_form(),
     )
 
 
@@ -92,6 +94,43 @@ def dataset_upload():
             )
     else:
         flash(_("Choose a file to upload."), "error")
+    return redirect(url_for("calibration.index"))
+
+
+def _sessions_form() -> SessionsDatasetForm:
+    from assessment.delivery.models import ExamSession
+
+    form = SessionsDatasetForm()
+    sessions = db.session.execute(db.select(ExamSession).order_by(ExamSession.opens_at.desc())).scalars()
+    form.sessions.choices = [(s.id, f"{s.name} ({s.opens_at:%Y-%m-%d})") for s in sessions]
+    return form
+
+
+@bp.route("/datasets/from-sessions", methods=["POST"])
+@only_psychometricians
+def dataset_from_sessions():
+    """Collect the responses of chosen exam sessions as a dataset for calibration."""
+    form = _sessions_form()
+    if form.validate_on_submit():
+        try:
+            dataset = services.dataset_from_sessions(
+                form.sessions.data, name=form.name.data or "", actor=current_user._get_current_object()
+            )
+        except services.CalibrationError as exc:
+            for problem in exc.problems:
+                flash(problem, "error")
+        else:
+            flash(
+                _(
+                    "%(n)d persons × %(k)d items stored as %(name)s.",
+                    n=dataset.n_persons,
+                    k=len(dataset.item_codes),
+                    name=dataset.name,
+                ),
+                "info",
+            )
+    else:
+        flash(_("Choose at least one exam session."), "error")
     return redirect(url_for("calibration.index"))
 
 

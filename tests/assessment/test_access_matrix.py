@@ -57,6 +57,7 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET bank.export_items": ("/bank/export?format=json", PSYCHOMETRICIAN),
     "GET calibration.index": ("/calibration/", PSYCHOMETRICIAN),
     "POST calibration.dataset_upload": ("/calibration/datasets", PSYCHOMETRICIAN),
+    "POST calibration.dataset_from_sessions": ("/calibration/datasets/from-sessions", PSYCHOMETRICIAN),
     "POST calibration.run_start": ("/calibration/runs", PSYCHOMETRICIAN),
     "GET calibration.run_detail": ("/calibration/runs/{run}", PSYCHOMETRICIAN),
     "GET calibration.run_progress": ("/calibration/runs/{run}/progress", PSYCHOMETRICIAN),

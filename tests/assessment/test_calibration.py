@@ -337,3 +337,24 @@ def test_upload_and_start_through_the_pages(make_app, bank):
         follow_redirects=True,
     )
     assert "above the item&#39;s highest score" in bad.get_data(as_text=True)
+
+
+def test_responses_collected_in_exam_sessions_become_a_dataset(app, users):
+    from assessment.delivery import services as delivery
+    from assessment.delivery.models import Attempt
+    from tests.assessment.test_delivery import T0, TOKEN, _begin, _save, make_sitting
+
+    attempt_id = make_sitting(app)
+    with app.app_context():
+        _begin(attempt_id)
+        _save(attempt_id, "K-00", 0)  # correct (the test bank's keys are option 0)
+        _save(attempt_id, "K-01", 2, seq=2)  # wrong
+        delivery.finish_section(db.session.get(Attempt, attempt_id), 0, client_token=TOKEN, now=T0)
+        session_id = db.session.get(Attempt, attempt_id).registration.session_id
+        dataset = services.dataset_from_sessions([session_id], name="Room 1", actor=_user("psychometrician"))
+        matrix = services.unpack(dataset)
+        scores = dict(zip(matrix.item_codes, matrix.responses[0].tolist(), strict=True))
+        assert scores == {"K-00": 1, "K-01": 0, "K-02": 0, "K-03": 0, "K-04": 0, "K-05": 0}
+        assert matrix.groups.tolist() == ["ru"] and dataset.group_label == "language"
+        with pytest.raises(services.CalibrationError, match="at least one exam session"):
+            services.dataset_from_sessions([], name="", actor=None)
