@@ -92,8 +92,47 @@ def _split_group_column(raw: bytes, filename: str) -> tuple[bytes, list[str] | N
     return out.getvalue().encode(), groups, header[col]
 
 
+LONG_COLUMNS = ("person_id", "item_id", "response")
+
+
+def _long_to_wide(raw: bytes, filename: str) -> bytes:
+    """A long file (``person_id, item_id, response[, group]``: one row per answer) as the wide layout."""
+    text = raw.decode("utf-8-sig")
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    header = [c.strip().lower() for c in rows[0]]
+    has_group = len(header) > 3 and header[3] in GROUP_COLUMNS
+    persons: dict[str, dict[str, str]] = {}
+    groups: dict[str, str] = {}
+    items: dict[str, None] = {}
+    problems = []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) < 3:
+            problems.append(f"{filename}: row {line}: expected person_id, item_id, response")
+            continue
+        person, item, value = (c.strip() for c in row[:3])
+        if item in persons.setdefault(person, {}):
+            problems.append(f"{filename}: row {line}: person {person!r} answers item {item!r} twice")
+        persons[person][item] = value
+        items[item] = None
+        if has_group and len(row) > 3:
+            groups[person] = row[3].strip()
+    if problems:
+        raise CalibrationError(problems)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["person_id", *items] + ([header[3]] if has_group else []))
+    for person, answers in persons.items():
+        writer.writerow(
+            [person, *(answers.get(i, "") for i in items)] + ([groups.get(person, "")] if has_group else [])
+        )
+    return out.getvalue().encode()
+
+
 def import_responses(raw: bytes, filename: str, *, name: str, actor: User | None) -> ResponseDataset:
-    """Store an uploaded responses CSV, after checking every column against the bank; all or nothing."""
+    """Store an uploaded responses CSV (wide, or long: one row per answer), checked against the bank first."""
+    head = raw[:200].decode("utf-8-sig", errors="replace").splitlines()[0:1]
+    if head and tuple(c.strip().lower() for c in head[0].split(",")[:3]) == LONG_COLUMNS:
+        raw = _long_to_wide(raw, filename)
     body, groups, group_label = _split_group_column(raw, filename)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(filename).name

@@ -358,3 +358,26 @@ def test_responses_collected_in_exam_sessions_become_a_dataset(app, users):
         assert matrix.groups.tolist() == ["ru"] and dataset.group_label == "language"
         with pytest.raises(services.CalibrationError, match="at least one exam session"):
             services.dataset_from_sessions([], name="", actor=None)
+
+
+def test_long_format_files_are_read_like_wide_ones(bank):
+    wide = _csv(n=30).decode().splitlines()
+    header = wide[0].split(",")
+    long_lines = ["person_id,item_id,response,language"]
+    for line in wide[1:]:
+        cells = line.split(",")
+        for code, value in zip(header[1:-1], cells[1:-1], strict=True):
+            if value:
+                long_lines.append(f"{cells[0]},{code},{value},{cells[-1]}")
+    with bank.app_context():
+        a = services.unpack(services.import_responses(_csv(n=30), "wide.csv", name="w", actor=None))
+        b = services.unpack(
+            services.import_responses(
+                ("\n".join(long_lines) + "\n").encode(), "long.csv", name="l", actor=None
+            )
+        )
+        assert a.item_codes == b.item_codes and (a.responses == b.responses).all()
+        assert a.groups.tolist() == b.groups.tolist()
+        twice = b"person_id,item_id,response\nP1,K-00,1\nP1,K-00,0\n"
+        with pytest.raises(services.CalibrationError, match="row 3: person 'P1' answers item 'K-00' twice"):
+            services.import_responses(twice, "dup.csv", name="d", actor=None)
