@@ -82,6 +82,7 @@ def _register_blueprints(app: Flask) -> None:
     from assessment.auth.views import bp as auth_bp
     from assessment.bank.api import bp as bank_api_bp
     from assessment.bank.views import bp as bank_bp
+    from assessment.calibration.api import bp as calibration_api_bp
     from assessment.calibration.views import bp as calibration_bp
     from assessment.delivery.api import bp as sitting_api_bp
     from assessment.delivery.proctor_api import bp as proctor_api_bp
@@ -97,7 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
     api.init_app(app)
-    for bp in (session_bp, bank_api_bp, sitting_api_bp, proctor_api_bp):
+    for bp in (session_bp, bank_api_bp, calibration_api_bp, sitting_api_bp, proctor_api_bp):
         api.register_blueprint(bp)
 
 

@@ -381,3 +381,40 @@ def test_long_format_files_are_read_like_wide_ones(bank):
         twice = b"person_id,item_id,response\nP1,K-00,1\nP1,K-00,0\n"
         with pytest.raises(services.CalibrationError, match="row 3: person 'P1' answers item 'K-00' twice"):
             services.import_responses(twice, "dup.csv", name="d", actor=None)
+
+
+def test_the_json_api_runs_a_calibration_and_records_decisions(make_app, bank):
+    app = make_app(REDIS_URL=None)
+    author, second = app.test_client(), app.test_client()
+    sign_in(author, "psychometrician")
+    sign_in(second, "second")
+    uploaded = author.post(
+        "/api/v1/calibration/datasets",
+        data={"file": (io.BytesIO(_csv(n=800)), "p.csv")},
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 201 and uploaded.get_json()["n_persons"] == 800
+    bad = author.post(
+        "/api/v1/calibration/runs", json={"dataset": uploaded.get_json()["id"], "linking": "anchors"}
+    )
+    assert bad.status_code == 422 and "choose 'none'" in bad.get_json()["errors"]["problems"][0]
+    started = author.post(
+        "/api/v1/calibration/runs", json={"dataset": uploaded.get_json()["id"], "linking": "none"}
+    )
+    assert started.status_code == 202
+    run_url = f"/api/v1/calibration/runs/{started.get_json()['id']}"
+    deadline = time.monotonic() + 60
+    while author.get(run_url).get_json()["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run = author.get(run_url).get_json()
+    assert run["status"] == "succeeded" and len(run["result"]["items"]) == len(TRUTH.item_ids)
+    refused = author.post(run_url + "/decisions", json={"item": "K-00", "decision": "approve"})
+    assert refused.status_code == 422
+    assert (
+        second.post(
+            run_url + "/decisions", json={"item": "K-00", "decision": "approve", "reason": "fine"}
+        ).status_code
+        == 200
+    )
+    with app.app_context():
+        assert bank_services.find_item("K-00").approved_parameters is not None
