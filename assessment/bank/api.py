@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import selectinload
 
 from assessment.auth.access import roles_required
 from assessment.auth.models import Role
 from assessment.bank import repository, services
 from assessment.bank.models import Item, ItemFamily, ItemStatus, ParameterSet
-from assessment.bank.schemas import DecisionIn, ItemIn, ItemOut, ItemQuery, ParameterSetOut, StatusIn
+from assessment.bank.schemas import (
+    DecisionIn,
+    ImportReportOut,
+    ItemIn,
+    ItemOut,
+    ItemQuery,
+    ParameterSetOut,
+    StatusIn,
+)
 from assessment.extensions import db
 
 bp = Blueprint("api_bank", __name__, url_prefix="/api/v1", description="Item bank (psychometricians)")
@@ -167,3 +177,54 @@ def reject_parameter_set(payload: dict[str, Any], set_id: int):
     except services.BankError as exc:
         _bank_error(exc)
     return proposal
+
+
+@bp.route("/items/import", methods=["POST"])
+@only_psychometricians
+@bp.response(200, ImportReportOut)
+def import_file():
+    """Import items from a JSON, CSV (optional multipart ``stimuli``) or QTI zip, sent as multipart ``file``.
+
+    All or nothing: 422 with every problem named by file, line, item and field, and nothing changed.
+    """
+    upload = request.files.get("file")
+    if upload is None:
+        abort(422, message="send the file as the multipart field 'file'")
+    stimuli = request.files.get("stimuli")
+    try:
+        return services.import_file(
+            upload.read(),
+            upload.filename or "upload",
+            actor=current_user._get_current_object(),
+            stimuli_data=stimuli.read() if stimuli else None,
+            stimuli_filename=stimuli.filename if stimuli else None,
+        )
+    except services.BankError as exc:
+        _bank_error(exc)
+
+
+class ExportQuery(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(sorted(services.EXPORT_FORMATS)))
+    family = fields.String(validate=validate.OneOf(["knowledge", "sjt"]))
+    status = fields.String()
+
+
+@bp.route("/items/export")
+@only_psychometricians
+@bp.arguments(ExportQuery, location="query")
+def export_file(query: dict[str, str]):
+    """The bank (optionally one family or status) as JSON, CSV, stimuli CSV, QTI 2.1 or QTI 3.0."""
+    select = db.select(Item).options(selectinload(Item.versions)).order_by(Item.code)
+    if "family" in query:
+        select = select.where(Item.family == ItemFamily(query["family"]))
+    if query.get("status") in {s.value for s in ItemStatus}:
+        select = select.where(Item.status == ItemStatus(query["status"]))
+    items = db.session.execute(select).scalars().all()
+    content, mimetype, extension = services.export_file(
+        items, query["format"], actor=current_user._get_current_object()
+    )
+    return Response(
+        content,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="tandau-items.{extension}"'},
+    )

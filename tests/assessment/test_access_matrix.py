@@ -116,6 +116,8 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "POST api_bank.ItemsView": ("/api/v1/items", PSYCHOMETRICIAN),
     "GET api_bank.ItemView": ("/api/v1/items/{item}", PSYCHOMETRICIAN),
     "PUT api_bank.ItemView": ("/api/v1/items/{item}", PSYCHOMETRICIAN),
+    "POST api_bank.import_file": ("/api/v1/items/import", PSYCHOMETRICIAN),
+    "GET api_bank.export_file": ("/api/v1/items/export?format=json", PSYCHOMETRICIAN),
     "POST api_bank.item_status": ("/api/v1/items/{item}/status", PSYCHOMETRICIAN),
     "POST api_bank.approve_parameter_set": (
         "/api/v1/parameter-sets/{parameter_set}/approve",

@@ -114,3 +114,25 @@ def test_state_changes_need_the_csrf_token_from_the_session_endpoint(make_app, u
     assert client.post("/api/v1/items", json=ITEM).status_code == 400
     csrf = client.get("/api/v1/session").get_json()["csrf_token"]
     assert client.post("/api/v1/items", json=ITEM, headers={"X-CSRFToken": csrf}).status_code == 201
+
+
+def test_files_move_through_the_api_all_or_nothing(app, users):
+    import io
+
+    client = _client(app)
+    client.post("/api/v1/items", json=ITEM)
+    exported = client.get("/api/v1/items/export?format=qti30")
+    assert exported.status_code == 200 and exported.data[:2] == b"PK"
+    broken = client.post(
+        "/api/v1/items/import",
+        data={"file": (io.BytesIO(b'{"format": "tandau-items"'), "x.json")},
+        content_type="multipart/form-data",
+    )
+    assert broken.status_code == 422 and "x.json" in broken.get_json()["errors"]["problems"][0]
+    document = client.get("/api/v1/items/export?format=json").data.replace(b"K-API-1", b"K-API-2")
+    imported = client.post(
+        "/api/v1/items/import",
+        data={"file": (io.BytesIO(document), "copy.json")},
+        content_type="multipart/form-data",
+    )
+    assert imported.status_code == 200 and imported.get_json()["created"] == ["K-API-2"]
