@@ -294,10 +294,25 @@ def check_in(attempt: Attempt, client_token: str, *, now: datetime) -> None:
     db.session.commit()
 
 
+HEARTBEAT_WRITE_SECONDS = 10
+
+
 def heartbeat(attempt: Attempt, client_token: str | None, *, now: datetime) -> None:
-    """The holding tab is alive (sent every few seconds with the clock re-sync)."""
+    """The holding tab is alive (sent every few seconds with the clock re-sync).
+
+    ``last_seen_at`` is written at most every ten seconds: often enough for the 45-second hold and the
+    proctor's grid, rare enough that a full room's heartbeats cost little.
+    """
     _require_client(attempt, client_token)
-    db.session.execute(update(Attempt).where(Attempt.id == attempt.id).values(last_seen_at=now))
+    db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id)
+        .where(
+            Attempt.last_seen_at.is_(None)
+            | (Attempt.last_seen_at < now - timedelta(seconds=HEARTBEAT_WRITE_SECONDS))
+        )
+        .values(last_seen_at=now)
+    )
     db.session.commit()
 
 

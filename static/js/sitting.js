@@ -3,7 +3,7 @@
 // Durability: every change becomes a save with a sequence number and an idempotency key. Saves wait in a
 // queue kept in localStorage until the server acknowledges them, so a reload, a crash or a dropped network
 // loses nothing that was not yet acknowledged; retries reuse the same key and cannot duplicate anything.
-// Time: the server is the clock. The countdown shown here is display only and re-syncs every 15 seconds.
+// Time: the server is the clock. The countdown shown here is display only and re-syncs every 5 seconds.
 (function () {
   "use strict";
   var root = document.getElementById("sitting");
@@ -371,6 +371,7 @@
       // waiting rooms poll faster; a running sitting re-syncs its clock and keeps its hold
       if (view && (view.state === "scheduled" || view.state === "admitted" || view.state === "paused")) { refresh(); }
     }, 3000);
-    setInterval(function () { if (view && view.state === "in_progress") { refresh(); } }, 15000);
+    // a running sitting re-syncs every 5 s, so a proctor's pause or extra time shows within seconds
+    setInterval(function () { if (view && view.state === "in_progress") { refresh(); } }, 5000);
   });
 }());

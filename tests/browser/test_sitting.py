@@ -217,7 +217,7 @@ def test_a_proctor_pauses_extends_and_terminates(live_app, live_server, page_for
 
     proctor.once("dialog", lambda d: d.accept("fire alarm"))
     row1.get_by_role("button", name="Pause").click()
-    first.wait_for_selector("text=The proctor has paused the exam", timeout=10_000)
+    first.wait_for_selector("text=The proctor has paused the exam", timeout=20_000)
     screenshot(first, "sitting-paused")
     screenshot(proctor, "console-paused")
     with live_app.app_context():
@@ -228,7 +228,7 @@ def test_a_proctor_pauses_extends_and_terminates(live_app, live_server, page_for
             db.session.get(Attempt, ids["cand1"]).sections[0].remaining_seconds(db_now()) == remaining_paused
         )
     row1.get_by_role("button", name="Resume").click()
-    first.wait_for_selector("#timer", timeout=10_000)
+    first.wait_for_selector("#timer", timeout=20_000)
 
     answers = iter(["10", "power cut in row 3"])
 
