@@ -167,10 +167,32 @@ def import_responses(raw: bytes, filename: str, *, name: str, actor: User | None
         np.asarray(table.person_ids, dtype=str),
         None if groups is None else np.asarray(groups, dtype=str),
     )
-    data = pack(matrix)
-    dataset = ResponseDataset(
+    return _store(
+        matrix,
         name=name or filename,
         source=f"upload: {filename}",
+        group_label=group_label,
+        actor=actor,
+        action="calibration.data_imported",
+        file=filename,
+    )
+
+
+def _store(
+    matrix: Matrix,
+    *,
+    name: str,
+    source: str,
+    group_label: str | None,
+    actor: User | None,
+    action: str,
+    **details: Any,
+) -> ResponseDataset:
+    """Keep a response matrix (compressed, with its SHA-256) and audit where it came from."""
+    data = pack(matrix)
+    dataset = ResponseDataset(
+        name=name,
+        source=source,
         item_codes=matrix.item_codes,
         n_persons=int(matrix.responses.shape[0]),
         group_label=group_label,
@@ -181,12 +203,12 @@ def import_responses(raw: bytes, filename: str, *, name: str, actor: User | None
     db.session.add(dataset)
     db.session.flush()
     audit.record(
-        "calibration.data_imported",
+        action,
         actor=actor,
         target=dataset,
-        file=filename,
         persons=dataset.n_persons,
         items=len(matrix.item_codes),
+        **details,
     )
     db.session.commit()
     return dataset
@@ -458,26 +480,12 @@ def dataset_from_sessions(session_ids: list[int], *, name: str, actor: User | No
         np.asarray([r[0] for r in rows], dtype=str),
         np.asarray([r[1] for r in rows], dtype=str),
     )
-    data = pack(matrix)
-    dataset = ResponseDataset(
+    return _store(
+        matrix,
         name=name or f"sessions {', '.join(str(i) for i in session_ids)}",
         source="sessions: " + ", ".join(s.name for s in sessions),
-        item_codes=item_codes,
-        n_persons=len(rows),
         group_label="language",
-        sha256=hashlib.sha256(data).hexdigest(),
-        data=data,
-        created_by_id=getattr(actor, "id", None),
-    )
-    db.session.add(dataset)
-    db.session.flush()
-    audit.record(
-        "calibration.data_from_sessions",
         actor=actor,
-        target=dataset,
+        action="calibration.data_from_sessions",
         sessions=session_ids,
-        persons=len(rows),
-        items=len(item_codes),
     )
-    db.session.commit()
-    return dataset

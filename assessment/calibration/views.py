@@ -65,6 +65,25 @@ def index():
     )
 
 
+def _store_dataset(make) -> None:  # type: ignore[no-untyped-def]
+    """Run one dataset-making service and flash what it stored, or every problem it found."""
+    try:
+        dataset = make()
+    except services.CalibrationError as exc:
+        for problem in exc.problems:
+            flash(problem, "error")
+    else:
+        flash(
+            _(
+                "%(n)d persons × %(k)d items stored as %(name)s.",
+                n=dataset.n_persons,
+                k=len(dataset.item_codes),
+                name=dataset.name,
+            ),
+            "info",
+        )
+
+
 @bp.route("/datasets", methods=["POST"])
 @only_psychometricians
 def dataset_upload():
@@ -72,26 +91,14 @@ def dataset_upload():
     form = DatasetForm()
     if form.validate_on_submit():
         upload = form.file.data
-        try:
-            dataset = services.import_responses(
+        _store_dataset(
+            lambda: services.import_responses(
                 upload.read(),
                 upload.filename or "upload.csv",
                 name=form.name.data,
                 actor=current_user._get_current_object(),
             )
-        except services.CalibrationError as exc:
-            for problem in exc.problems:
-                flash(problem, "error")
-        else:
-            flash(
-                _(
-                    "%(n)d persons × %(k)d items stored as %(name)s.",
-                    n=dataset.n_persons,
-                    k=len(dataset.item_codes),
-                    name=dataset.name,
-                ),
-                "info",
-            )
+        )
     else:
         flash(_("Choose a file to upload."), "error")
     return redirect(url_for("calibration.index"))
@@ -112,23 +119,11 @@ def dataset_from_sessions():
     """Collect the responses of chosen exam sessions as a dataset for calibration."""
     form = _sessions_form()
     if form.validate_on_submit():
-        try:
-            dataset = services.dataset_from_sessions(
+        _store_dataset(
+            lambda: services.dataset_from_sessions(
                 form.sessions.data, name=form.name.data or "", actor=current_user._get_current_object()
             )
-        except services.CalibrationError as exc:
-            for problem in exc.problems:
-                flash(problem, "error")
-        else:
-            flash(
-                _(
-                    "%(n)d persons × %(k)d items stored as %(name)s.",
-                    n=dataset.n_persons,
-                    k=len(dataset.item_codes),
-                    name=dataset.name,
-                ),
-                "info",
-            )
+        )
     else:
         flash(_("Choose at least one exam session."), "error")
     return redirect(url_for("calibration.index"))
