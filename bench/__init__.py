@@ -1,0 +1,1 @@
+"""Benchmarks for Tandau. Run by hand (see bench/README.md); never collected as unit tests."""
