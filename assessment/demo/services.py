@@ -121,6 +121,8 @@ def load() -> DemoReport:
                 full_name=account.full_name,
                 role=Role(account.role),
                 password=account.password,
+                # the demo candidate sits in Russian, so their pages are in Russian too (switchable)
+                language="ru" if account.role == "candidate" else "en",
             )
             report.users_created += 1
     specs, stimuli = loads_items(DEMO_BANK.read_bytes(), DEMO_BANK.name)
