@@ -268,6 +268,8 @@ def short_status(status: str) -> str:
         return "n/a (no missing-data support)"
     if status.startswith("skipped (cannot fit"):
         return "n/a (model not offered)"
+    if status.startswith("skipped (failed rc="):
+        return "skipped (failed at a smaller size)"
     if status.startswith("failed rc="):
         return "FAILED (" + status.split(":", 1)[-1].strip()[:60] + ")"
     return status
@@ -297,20 +299,32 @@ def machine_line(records: list[dict[str, Any]]) -> str:
     versions: dict[str, str] = {}
     for rec in ok:
         versions.update({k: v for k, v in rec.get("versions", {}).items() if v})
-    blas = {
-        (b.get("internal_api"), b.get("version"), b.get("architecture"), b.get("num_threads"))
-        for rec in ok
-        for b in rec.get("threadpools", [])
-    }
-    envs = {json.dumps(rec.get("env", {}), sort_keys=True) for rec in ok}
-    env_note = "; ".join(sorted(envs))
+    libs = sorted(
+        {
+            (b.get("internal_api"), b.get("version"), b.get("architecture"))
+            for rec in ok
+            for b in rec.get("threadpools", [])
+        },
+        key=str,
+    )
+    threads: dict[str, set[int]] = {}
+    for rec in ok:
+        threads.setdefault(rec["tool"], set()).update(
+            b.get("num_threads", 0) for b in rec.get("threadpools", [])
+        )
+    env_set = sorted({k for rec in ok for k, v in rec.get("env", {}).items() if v})
     return (
         f"Machine: {h.get('cpu')} ({h.get('cores')} cores), {h.get('mem_gib')} GiB, Linux {h.get('kernel')}, "
         f"Python {r.get('python')}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
-        + ". BLAS: "
-        + "; ".join(f"{a} {v} kernel {k} threads {t}" for a, v, k, t in sorted(blas, key=str))
-        + f". BLAS environment: {env_note}"
+        + ". BLAS (threadpoolctl): "
+        + "; ".join(f"{a} {v} kernel {k}" for a, v, k in libs)
+        + "; threads "
+        + ", ".join(f"{t} {'/'.join(map(str, sorted(n)))}" for t, n in sorted(threads.items()))
+        + " (Tandau runs one E-step thread per core, each with single-threaded OpenBLAS)"
+        + ". BLAS environment variables set: "
+        + (", ".join(env_set) if env_set else "none (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)")
+        + "."
     )
 
 

@@ -266,6 +266,9 @@ def run_all(
                 if (old := load_record(cell, tool_name)) is not None and old["status"] == "ok":
                     records.append(old)  # an earlier measurement beats none
                     continue
+                if _skip_reason(cell, tool_name, timeout_s):
+                    records.append(run_fit(cell, tool_name, timeout_s, mem_limit_mb, 1))  # recorded skip only
+                    continue
                 n, j = cell.shape
                 rec = {
                     "tool": tool_name,
