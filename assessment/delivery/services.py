@@ -304,16 +304,21 @@ def heartbeat(attempt: Attempt, client_token: str | None, *, now: datetime) -> N
     proctor's grid, rare enough that a full room's heartbeats cost little.
     """
     _require_client(attempt, client_token)
+    _touch(attempt.id, now)
+    db.session.commit()
+
+
+def _touch(attempt_id: int, now: datetime) -> None:
+    """Record that the holding tab was heard from (throttled: one write per HEARTBEAT_WRITE_SECONDS)."""
     db.session.execute(
         update(Attempt)
-        .where(Attempt.id == attempt.id)
+        .where(Attempt.id == attempt_id)
         .where(
             Attempt.last_seen_at.is_(None)
             | (Attempt.last_seen_at < now - timedelta(seconds=HEARTBEAT_WRITE_SECONDS))
         )
         .values(last_seen_at=now)
     )
-    db.session.commit()
 
 
 def release(attempt: Attempt, *, actor: User, reason: str) -> None:
@@ -476,7 +481,10 @@ def save_answer(
             db.session.rollback()
             raise DeliveryError(str(exc)) from None
     try:
+        # One savepoint for the current answer and its event: if the same key arrived concurrently and won,
+        # the unique key refuses this event and the savepoint takes the upsert back with it.
         with db.session.begin_nested():
+            applied = _upsert_current(attempt.id, item, seq, response, flagged, now)
             db.session.add(
                 AnswerEvent(
                     attempt_id=attempt.id,
@@ -486,20 +494,13 @@ def save_answer(
                     response=response,
                     flagged=flagged,
                     received_at=now,
-                    outcome="pending",
+                    outcome="applied" if applied else "stale",
                 )
             )
     except IntegrityError:
-        # the same key arrived concurrently and won: answer as it was answered
         db.session.rollback()
         return _replay(attempt.id, key, item, response, flagged)
-    applied = _upsert_current(attempt.id, item, seq, response, flagged, now)
-    db.session.execute(
-        update(AnswerEvent)
-        .where(AnswerEvent.attempt_id == attempt.id, AnswerEvent.idempotency_key == key)
-        .values(outcome="applied" if applied else "stale")
-    )
-    db.session.execute(update(Attempt).where(Attempt.id == attempt.id).values(last_seen_at=now))
+    _touch(attempt.id, now)
     current_seq = db.session.get(CurrentAnswer, (attempt.id, item)).seq
     db.session.commit()
     return SaveResult(item, seq, current_seq, applied, False)
