@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
+from flask_babel import gettext
 from flask_login import current_user
 
 SOURCE_DIR = Path(__file__).parent / "translations"
+
+
+def translate(message: str, **values: Any) -> str:
+    """The message in the user's language; in English outside a request (CLI, jobs): no locale there."""
+    if has_request_context():
+        return gettext(message, **values)
+    return message % values if values else message
 
 
 def select_locale() -> str:

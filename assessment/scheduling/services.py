@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +35,7 @@ from assessment.delivery.models import (
     Registration,
 )
 from assessment.extensions import db
+from assessment.i18n import translate as _
 
 MIN_EXTRA_TIME, MAX_EXTRA_TIME = 1.0, 3.0
 NOTE_MAX = 2000
@@ -59,13 +58,6 @@ FALSE_WORDS = {"", "0", "false", "no", "n", "нет", "н", "жоқ", "ж"}
 PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
 # Not started: extra time and language can still change (the section timers are not running yet).
 NOT_STARTED = (AttemptState.SCHEDULED, AttemptState.ADMITTED)
-
-
-def _(message: str, **values: Any) -> str:
-    """The message in the user's language; in English outside a request (CLI, jobs): no locale there."""
-    if has_request_context():
-        return gettext(message, **values)
-    return message % values if values else message
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,7 @@ def create_definition(name: str, sections: Sequence[dict[str, Any]], *, actor: U
                 if problem:
                     problems.append(Problem(number, key, problem))
                 seen.setdefault(code, number)
-        if not spec.get("config", {}).get("items"):
+        if spec.get("mode", "fixed") == "fixed" and not spec.get("config", {}).get("items"):
             problems.append(Problem(number, "items", _("A fixed section needs at least one item.")))
     if problems:
         raise SchedulingError(problems)
