@@ -89,10 +89,21 @@ def _register_blueprints(app: Flask) -> None:
     from assessment.delivery.views import bp as delivery_bp
     from assessment.health.views import bp as health_bp
     from assessment.main.views import bp as main_bp
+    from assessment.results.views import bp as results_bp
     from assessment.scheduling.views import bp as scheduling_bp
     from assessment.users.views import bp as users_bp
 
-    for bp in (auth_bp, bank_bp, calibration_bp, delivery_bp, health_bp, main_bp, scheduling_bp, users_bp):
+    for bp in (
+        auth_bp,
+        bank_bp,
+        calibration_bp,
+        delivery_bp,
+        health_bp,
+        main_bp,
+        results_bp,
+        scheduling_bp,
+        users_bp,
+    ):
         app.register_blueprint(bp)
     csrf.exempt(health_bp)
     for key, value in API_SETTINGS.items():

@@ -22,14 +22,18 @@ NAVIGATION: dict[Role, tuple[NavLink, ...]] = {
         NavLink(_l("Users"), "users.index"),
         NavLink(_l("Tests"), "scheduling.definitions"),
         NavLink(_l("Sessions"), "scheduling.sessions"),
+        NavLink(_l("Campaigns"), "results.index"),
     ),
     Role.PSYCHOMETRICIAN: (
         NavLink(_l("Item bank"), "bank.index"),
         NavLink(_l("Calibration"), "calibration.index"),
     ),
     Role.PROCTOR: (NavLink(_l("My sessions"), "main.proctor_home"),),
-    Role.CANDIDATE: (NavLink(_l("My exams"), "main.candidate_home"),),
-    Role.COMMISSION: (NavLink(_l("Candidate profiles"), "main.commission_home"),),
+    Role.CANDIDATE: (
+        NavLink(_l("My exams"), "main.candidate_home"),
+        NavLink(_l("My results"), "results.my_results"),
+    ),
+    Role.COMMISSION: (NavLink(_l("Campaigns"), "main.commission_home"),),
 }
 
 

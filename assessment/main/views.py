@@ -67,5 +67,5 @@ def candidate_home():
 @bp.route("/commission/")
 @roles_required(Role.COMMISSION)
 def commission_home():
-    """Interview commission's candidate profiles."""
-    return render_template("main/commission_home.html")
+    """Interview commission's home: the campaigns whose candidates they interview."""
+    return redirect(url_for("results.index"))

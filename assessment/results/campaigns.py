@@ -129,9 +129,7 @@ def _check_stage(plan: StagePlan, n: int) -> list[str]:
                 _("%(where)s: list the rated criteria, each once (1 to 40 characters)", where=where)
             )
         if not plan.rating_min < plan.rating_max:
-            problems.append(
-                _("%(where)s: the rating scale's maximum must be above its minimum", where=where)
-            )
+            problems.append(_("%(where)s: the rating scale's maximum must be above its minimum", where=where))
     else:
         problems.append(_("%(where)s: unknown kind %(kind)r", where=where, kind=plan.kind))
     return problems
@@ -527,8 +525,8 @@ def standing(campaign: Campaign, *, places: int | None = None, cut: float | None
         n_scored = int(g.scores.scored.sum())
         if n_scored < 2:
             problem = _(
-                "Stage %(stage)s has scores for %(n)d candidate(s); the composite needs at least two in every "
-                "stage",
+                "Stage %(stage)s has scores for %(n)d candidate(s); the composite needs at least two "
+                "in every stage",
                 stage=g.name,
                 n=n_scored,
             )
@@ -664,9 +662,7 @@ def record_ratings(
         db.session.commit()
     except IntegrityError:  # the same member saving twice at once: the other save won, nothing half-written
         db.session.rollback()
-        raise CampaignError(
-            _("These ratings were saved at the same moment elsewhere; reload")
-        ) from None
+        raise CampaignError(_("These ratings were saved at the same moment elsewhere; reload")) from None
     return kept
 
 

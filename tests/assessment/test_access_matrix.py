@@ -124,6 +124,36 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
         PSYCHOMETRICIAN,
     ),
     "POST api_bank.reject_parameter_set": ("/api/v1/parameter-sets/{parameter_set}/reject", PSYCHOMETRICIAN),
+    # campaigns: {campaign} has the commission user on its panel and the candidate enrolled as {code};
+    # {stage} is its test stage, {rated} its interview
+    "GET results.index": ("/campaigns/", frozenset({"administrator", "commission"})),
+    "GET results.new": ("/campaigns/new", ADMINISTRATOR),
+    "POST results.new": ("/campaigns/new", ADMINISTRATOR),
+    "GET results.detail": ("/campaigns/{campaign}", ADMINISTRATOR),
+    "POST results.enrol": ("/campaigns/{campaign}/enrol", ADMINISTRATOR),
+    "POST results.add_member": ("/campaigns/{campaign}/members", ADMINISTRATOR),
+    "GET results.stage": ("/campaigns/{campaign}/stages/{stage}", ADMINISTRATOR),
+    "POST results.stage": ("/campaigns/{campaign}/stages/{stage}", ADMINISTRATOR),
+    "POST results.release": ("/campaigns/{campaign}/release", ADMINISTRATOR),
+    "GET results.ranking": ("/campaigns/{campaign}/ranking", frozenset({"administrator", "commission"})),
+    "GET results.ranking_csv": (
+        "/campaigns/{campaign}/ranking.csv",
+        frozenset({"administrator", "commission"}),
+    ),
+    "GET results.profile": (
+        "/campaigns/{campaign}/candidates/{code}",
+        frozenset({"administrator", "commission"}),
+    ),
+    "POST results.rate": (
+        "/campaigns/{campaign}/candidates/{code}/ratings/{rated}",
+        frozenset({"commission"}),
+    ),
+    "GET results.agreement": ("/campaigns/{campaign}/agreement", frozenset({"administrator", "commission"})),
+    "GET results.report_pdf": (
+        "/campaigns/{campaign}/report.pdf",
+        frozenset({"administrator", "commission"}),
+    ),
+    "GET results.my_results": ("/my/results", CANDIDATE),
 }
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -186,7 +216,26 @@ def objects(app, users) -> dict[str, object]:
         registration = delivery_services.register(
             session, db.session.get(User, users["candidate"]), actor=None
         )
+        from assessment.results import campaigns
+
+        campaign = campaigns.create_campaign(
+            name="Matrix round",
+            stages=[
+                campaigns.StagePlan(
+                    "Knowledge", "test", 1.0, definition_id=definition.id, section_position=0
+                ),
+                campaigns.StagePlan("Interview", "rated", 1.0, criteria=("integrity",)),
+            ],
+            members=[db.session.get(User, users["commission"])],
+            actor=db.session.get(User, users["administrator"]),
+            now=now,
+        )
+        [enrolled] = campaigns.enrol_from_sessions(campaign, actor=None, now=now)
         return {
+            "campaign": campaign.id,
+            "stage": campaign.stages[0].id,
+            "rated": campaign.stages[1].id,
+            "code": enrolled.code,
             "user": users["candidate"],
             "item": item.code,
             "parameter_set": proposal.id,

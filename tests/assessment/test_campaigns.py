@@ -1,21 +1,24 @@
-"""Campaigns: every stage counts, the composite and its SE by hand, minimums off by default, ratings, releases."""
+"""Campaigns: every stage counts, the composite and its SE by hand, minimums off by default, ratings."""
 
 from __future__ import annotations
 
+import io
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from pypdf import PdfReader
 
 from assessment.audit.models import AuditEvent
 from assessment.auth import services as account_services
 from assessment.auth.models import Role, User
 from assessment.bank import services as bank_services
 from assessment.delivery import services as delivery
-from assessment.delivery.models import Attempt, AttemptState, Irregularity
+from assessment.delivery.models import Attempt, AttemptState, ExamDefinition, Irregularity
 from assessment.extensions import db
 from assessment.results import campaigns
 from assessment.results.models import Campaign, CampaignCandidate, SectionResult
+from tests.assessment.conftest import PASSWORD, sign_in
 from tests.assessment.test_calibration import _bank_specs
 from tests.assessment.test_delivery import KNOWLEDGE, SJT, T0
 
@@ -75,14 +78,22 @@ def build_field(app, n: int = 4, *, sjt_for: int | None = None) -> int:
                 actor=None,
             )
             session = delivery.create_session(
-                definition, name=f"{name} room", opens_at=T0, closes_at=T0 + timedelta(hours=5), proctors=[], actor=None
+                definition,
+                name=f"{name} room",
+                opens_at=T0,
+                closes_at=T0 + timedelta(hours=5),
+                proctors=[],
+                actor=None,
             )
             tests.append((definition, session))
         people = []
         for i in range(n):
             people.append(
                 account_services.create_user(
-                    username=f"cand{i}", full_name=f"Candidate Number{i}", role=Role.CANDIDATE, password="x" * 12
+                    username=f"cand{i}",
+                    full_name=f"Candidate Number{i}",
+                    role=Role.CANDIDATE,
+                    password="x" * 12,
                 )
             )
         for i in range(2):
@@ -118,7 +129,9 @@ def build_field(app, n: int = 4, *, sjt_for: int | None = None) -> int:
         campaign = campaigns.create_campaign(
             name="Judges, spring round",
             stages=[
-                campaigns.StagePlan("Knowledge", "test", 2.0, definition_id=tests[0][0].id, section_position=0),
+                campaigns.StagePlan(
+                    "Knowledge", "test", 2.0, definition_id=tests[0][0].id, section_position=0
+                ),
                 campaigns.StagePlan("SJT", "test", 1.0, definition_id=tests[1][0].id, section_position=0),
             ],
             members=[_user("member0"), _user("member1")],
@@ -187,7 +200,9 @@ def test_a_minimum_shows_its_cost_needs_a_reason_and_keeps_the_standardisation(a
             campaigns.set_minimum(stage, -0.5, reason=" ", actor=_user("administrator"))
         with pytest.raises(campaigns.CampaignError, match="changed since the preview"):
             campaigns.set_minimum(stage, -0.5, reason="law", actor=_user("administrator"), expected_removed=0)
-        campaigns.set_minimum(stage, -0.5, reason="statutory minimum", actor=_user("administrator"), expected_removed=1)
+        campaigns.set_minimum(
+            stage, -0.5, reason="statutory minimum", actor=_user("administrator"), expected_removed=1
+        )
         standing = campaigns.standing(_campaign(field))
         removed = _code(campaign, "cand2")
         assert standing.removed == {removed: ["Knowledge"]}
@@ -238,7 +253,9 @@ def test_ratings_enter_the_composite_as_the_interview_stage(app, field):
         with pytest.raises(campaigns.CampaignError, match="commission members"):
             campaigns.record_ratings(interview, candidate, _user("administrator"), {"integrity": 3}, now=NOW)
         with pytest.raises(campaigns.CampaignError, match="from 1 to 5"):
-            campaigns.record_ratings(interview, candidate, members[0], {"integrity": 3, "communication": 9}, now=NOW)
+            campaigns.record_ratings(
+                interview, candidate, members[0], {"integrity": 3, "communication": 9}, now=NOW
+            )
         assert campaigns.member_ratings(interview, candidate, members[0])["integrity"] == 2 + 3 % 3
 
 
@@ -246,9 +263,13 @@ def test_profile_names_strengths_probes_and_irregularities_without_item_content(
     with app.app_context():
         campaign = _campaign(field)
         code = _code(campaign, "cand0")
-        attempt = db.session.execute(
-            db.select(Attempt).join(Attempt.registration).where(Attempt.state == AttemptState.SUBMITTED)
-        ).scalars().first()
+        attempt = (
+            db.session.execute(
+                db.select(Attempt).join(Attempt.registration).where(Attempt.state == AttemptState.SUBMITTED)
+            )
+            .scalars()
+            .first()
+        )
         db.session.add(
             Irregularity(
                 session_id=attempt.registration.session_id,
@@ -307,3 +328,194 @@ def test_a_campaign_with_bad_stages_is_refused_whole(app, users):
         message = str(info.value)
         assert "Stage 1" in message and "weight" in message and "differ" in message and "criteria" in message
         assert db.session.scalar(db.select(db.func.count()).select_from(Campaign)) == 0
+
+
+# Pages ----------------------------------------------------------------------------------------------------
+
+
+def _client(app, username, password=PASSWORD):
+    client = app.test_client()
+    assert sign_in(client, username, password).status_code == 302
+    return client
+
+
+def _visit(client, url):
+    """Open the page the form is on (CSRF itself is tested once for all forms in test_security)."""
+    assert client.get(url).status_code == 200
+
+
+def test_an_administrator_sets_up_a_campaign_through_the_form(app, users):
+    build_field(app)
+    client = _client(app, "administrator")
+    with app.app_context():
+        definitions = {d.name: d.id for d in db.session.execute(db.select(ExamDefinition)).scalars()}
+        member = _user("member0").id
+    _visit(client, "/campaigns/new")
+    form = {
+        "name": "Autumn round",
+        "level": "0.9",
+        "places": "2",
+        "members": str(member),
+        "stages-0-name": "Law",
+        "stages-0-kind": "test",
+        "stages-0-weight": "3",
+        "stages-0-section": f"{definitions['Law']}:0",
+        "stages-0-report_intercept": "500",
+        "stages-0-report_slope": "100",
+        "stages-0-report_decimals": "0",
+        "stages-1-name": "Interview",
+        "stages-1-kind": "rated",
+        "stages-1-weight": "1",
+        "stages-1-criteria": "integrity, communication",
+        "stages-1-rating_min": "1",
+        "stages-1-rating_max": "5",
+    }
+    response = client.post("/campaigns/new", data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        campaign = db.session.execute(db.select(Campaign).where(Campaign.name == "Autumn round")).scalar_one()
+        assert [(s.name, s.kind.value, s.weight) for s in campaign.stages] == [
+            ("Law", "test", 3.0),
+            ("Interview", "rated", 1.0),
+        ]
+        assert campaign.stages[1].criteria == ["integrity", "communication"]
+        assert campaign.level == 0.9 and [m.username for m in campaign.members] == ["member0"]
+    # a stage without a weight is refused with the reason, and nothing is created
+    form["name"], form["stages-0-weight"] = "Broken", ""
+    page = client.post("/campaigns/new", data=form).get_data(as_text=True)
+    assert "Stage 1: the weight must be a number above 0" in page
+    with app.app_context():
+        assert db.session.execute(db.select(Campaign).where(Campaign.name == "Broken")).first() is None
+
+
+def test_the_ranking_shows_everyone_with_bands_and_names_only_to_administrators(app, users):
+    campaign_id = build_field(app, n=6, sjt_for=5)
+    with app.app_context():
+        campaign = _campaign(campaign_id)
+        codes = {c.code for c in campaign.candidates}
+    admin = _client(app, "administrator")
+    page = admin.get(f"/campaigns/{campaign_id}/ranking?places=2").get_data(as_text=True)
+    assert all(code in page for code in codes)
+    assert "Candidate Number0" in page and "<svg" in page and "Classification consistency" in page
+    member = _client(app, "member0", "x" * 12)
+    page = member.get(f"/campaigns/{campaign_id}/ranking").get_data(as_text=True)
+    assert all(code in page for code in codes) and "Candidate Number" not in page
+    csv_text = member.get(f"/campaigns/{campaign_id}/ranking.csv").get_data(as_text=True)
+    assert len(csv_text.strip().splitlines()) == 7 and "Candidate Number" not in csv_text
+    assert "no score in stage 'SJT'" in csv_text
+    # a commission member who is not on this campaign's panel does not see it at all
+    outsider = _client(app, "commission")
+    assert outsider.get(f"/campaigns/{campaign_id}/ranking").status_code == 404
+
+
+def test_a_minimum_is_previewed_then_confirmed_with_a_reason(app, users):
+    campaign_id = build_field(app)
+    client = _client(app, "administrator")
+    with app.app_context():
+        stage_id = _campaign(campaign_id).stages[0].id
+    url = f"/campaigns/{campaign_id}/stages/{stage_id}"
+    _visit(client, url)
+    preview = client.post(url, data={"minimum-minimum": "-0.5", "minimum-action": "preview"})
+    page = preview.get_data(as_text=True)
+    assert "would remove 1 of 4 candidates" in page
+    with app.app_context():
+        assert _campaign(campaign_id).stages[0].minimum is None  # a preview changes nothing
+    confirmed = client.post(
+        url,
+        data={
+            "minimum-minimum": "-0.5",
+            "minimum-expected_removed": "1",
+            "minimum-reason": "statutory",
+            "minimum-action": "confirm",
+        },
+    )
+    assert confirmed.status_code == 302
+    with app.app_context():
+        assert _campaign(campaign_id).stages[0].minimum == -0.5
+
+
+def _add_interview(app, campaign_id):
+    with app.app_context():
+        campaign = _campaign(campaign_id)
+        campaign.stages.append(
+            campaigns.CampaignStage(
+                position=2,
+                name="Interview",
+                kind=campaigns.StageKind.RATED,
+                weight=1.0,
+                criteria=["integrity"],
+            )
+        )
+        db.session.commit()
+        return campaign.stages[-1].id
+
+
+def test_commission_members_rate_and_the_ranking_updates(app, users):
+    campaign_id = build_field(app)
+    stage_id = _add_interview(app, campaign_id)
+    with app.app_context():
+        codes = [c.code for c in _campaign(campaign_id).candidates]
+    for m, username in enumerate(("member0", "member1")):
+        client = _client(app, username, "x" * 12)
+        for i, code in enumerate(codes):
+            url = f"/campaigns/{campaign_id}/candidates/{code}"
+            _visit(client, url)
+            response = client.post(f"{url}/ratings/{stage_id}", data={"rating-integrity": str(1 + i + m)})
+            assert response.status_code == 302
+    with app.app_context():
+        standing = campaigns.standing(_campaign(campaign_id))
+        assert standing.ranked.n_ranked == 4
+    page = client.get(f"/campaigns/{campaign_id}/agreement").get_data(as_text=True)
+    assert "ICC(2,1)" in page and "integrity" in page
+    # an administrator reads profiles but does not rate
+    admin = _client(app, "administrator")
+    _visit(admin, f"/campaigns/{campaign_id}/candidates/{codes[0]}")
+    refused = admin.post(
+        f"/campaigns/{campaign_id}/candidates/{codes[0]}/ratings/{stage_id}", data={"rating-integrity": "5"}
+    )
+    assert refused.status_code == 403
+
+
+def test_the_pdf_report_holds_the_ranking_profiles_and_plots(app, users):
+    campaign_id = build_field(app)
+    with app.app_context():
+        campaign = _campaign(campaign_id)
+        first = _code(campaign, "cand0")
+        standing = campaigns.standing(campaign, places=2)
+        trace = standing.ranked.trace(first)
+        codes = [c.code for c in campaign.candidates]
+    client = _client(app, "member0", "x" * 12)
+    response = client.get(f"/campaigns/{campaign_id}/report.pdf?places=2")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.data))
+    assert len(reader.pages) >= 1 + len(codes)  # the ranking, then a page per candidate
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "Judges, spring round" in text
+    assert all(code in text for code in codes) and "Candidate Number" not in text  # coded for the commission
+    assert f"{trace.composite:.3f}" in text and f"{trace.lower:.2f} … {trace.upper:.2f}" in text
+    assert "Classification consistency" in text
+    # the plots are drawn with their labels: the band chart's title and axis, and the sub-score names
+    assert "Composite with 95% bands" in text and "Composite (standard-score units)" in text
+    assert "Legal domains, 95% bands" in text and "criminal" in text and "impartiality" in text
+    assert "Suggested areas to probe: communication, impartiality" in text
+    for secret in ("choice", "scoring", '"key"'):
+        assert secret not in text
+    one = client.get(f"/campaigns/{campaign_id}/report.pdf?code={first}")
+    single = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(one.data)).pages).split())
+    assert first in single and "Rank range" not in single
+
+
+def test_released_results_reach_only_their_candidate(app, users):
+    campaign_id = build_field(app)
+    admin = _client(app, "administrator")
+    candidate = _client(app, "cand1", "x" * 12)
+    assert "No results have been released" in candidate.get("/my/results").get_data(as_text=True)
+    _visit(admin, f"/campaigns/{campaign_id}")
+    assert admin.post(f"/campaigns/{campaign_id}/release", data={}).status_code == 302
+    page = candidate.get("/my/results").get_data(as_text=True)
+    with app.app_context():
+        campaign = _campaign(campaign_id)
+        mine = _code(campaign, "cand1")
+        others = [c.code for c in campaign.candidates if c.code != mine]
+    assert "Judges, spring round" in page and "Knowledge" in page and "Likely range" in page
+    assert not any(code in page for code in others) and "Candidate Number0" not in page
