@@ -519,3 +519,62 @@ def test_released_results_reach_only_their_candidate(app, users):
         others = [c.code for c in campaign.candidates if c.code != mine]
     assert "Judges, spring round" in page and "Knowledge" in page and "Likely range" in page
     assert not any(code in page for code in others) and "Candidate Number0" not in page
+
+
+# JSON API -----------------------------------------------------------------------------------------------
+
+
+def test_the_api_gives_the_same_composite_and_traces_as_the_services(app, users):
+    campaign_id = build_field(app)
+    with app.app_context():
+        campaign = _campaign(campaign_id)
+        first = _code(campaign, "cand0")
+        expected = campaigns.standing(campaign, places=2).ranked.trace(first)
+    member = _client(app, "member0", "x" * 12)
+    ranking = member.get(f"/api/v1/campaigns/{campaign_id}/ranking?places=2").get_json()
+    [row] = [r for r in ranking["candidates"] if r["code"] == first]
+    assert row["composite"]["composite"] == pytest.approx(expected.composite)
+    assert row["composite"]["se"] == pytest.approx(expected.se)
+    assert [s["stage"] for s in row["composite"]["stages"]] == ["Knowledge", "SJT"]
+    assert row["at_cut"] == "above" and "name" not in row
+    assert ranking["cut"]["places"] == 2 and len(ranking["candidates"]) == 4
+    profile = member.get(f"/api/v1/campaigns/{campaign_id}/candidates/{first}").get_json()
+    assert profile["strongest"]["name"] == "civil" and "name" not in profile
+    admin = _client(app, "administrator")
+    named = admin.get(f"/api/v1/campaigns/{campaign_id}/ranking").get_json()
+    assert {r["name"] for r in named["candidates"]} == {f"Candidate Number{i}" for i in range(4)}
+    assert "/api/v1/campaigns/{campaign_id}/ranking" in admin.get("/api/openapi.json").get_json()["paths"]
+
+
+def test_ratings_and_release_through_the_api(app, users):
+    campaign_id = build_field(app)
+    stage_id = _add_interview(app, campaign_id)
+    with app.app_context():
+        code = _campaign(campaign_id).candidates[0].code
+    member = _client(app, "member0", "x" * 12)
+    url = f"/api/v1/campaigns/{campaign_id}/candidates/{code}/ratings/{stage_id}"
+    assert member.put(url, json={"ratings": {"integrity": 4}}).get_json() == {"ratings": {"integrity": 4.0}}
+    refused = member.put(url, json={"ratings": {"integrity": 7}})
+    assert refused.status_code == 422 and "from 1 to 5" in refused.get_json()["message"]
+    assert member.put(url, json={"ratings": {"honesty": 3}}).status_code == 422
+    admin = _client(app, "administrator")
+    created = admin.post(f"/api/v1/campaigns/{campaign_id}/release", json={"note": "round closed"})
+    assert created.status_code == 422  # the interview has no panel agreement yet: nothing to release
+    candidate = _client(app, "cand0", "x" * 12)
+    assert candidate.get("/api/v1/my/results").get_json() == []
+
+
+def test_the_profile_traces_the_composite_to_its_inputs(app, users):
+    campaign_id = build_field(app)
+    with app.app_context():
+        campaign = _campaign(campaign_id)
+        code = _code(campaign, "cand0")
+    page = (
+        _client(app, "member0", "x" * 12)
+        .get(f"/campaigns/{campaign_id}/candidates/{code}")
+        .get_data(as_text=True)
+    )
+    trace = page[page.index('id="trace"') :]
+    # knowledge: score 1, mean 0, SD sqrt(1/2): z = 1.414, weight 2/3, contribution 0.9428
+    assert "1.414" in trace and "0.667" in trace and "0.9428" in trace
+    assert "Number0" not in page
