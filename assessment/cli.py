@@ -71,6 +71,11 @@ def load_demo(url: str) -> None:
     )
     if report.session_created:
         click.echo("A demo exam session is open: the demo candidate is registered, the demo proctor admits.")
+    if report.campaign_created:
+        click.echo(
+            "A finished demo selection round (40 simulated candidates, both written stages and a rated "
+            "interview) is under Campaigns for the administrator and the commission."
+        )
     click.echo(f"Sign in at {url.rstrip('/')}/sign-in with one of:")
     for account in report.accounts:
         click.echo(f"  {account.role:<16} {account.username:<16} password: {account.password}")

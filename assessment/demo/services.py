@@ -58,6 +58,7 @@ class DemoReport:
     items_created: int = 0
     parameters_approved: int = 0
     session_created: bool = False
+    campaign_created: bool = False
     accounts: tuple[DemoAccount, ...] = field(default=DEMO_ACCOUNTS)
 
 
@@ -137,6 +138,9 @@ def load() -> DemoReport:
     if not has_parameters:
         report.parameters_approved = _calibrate_pilot(specs)
     report.session_created = _demo_session(specs)
+    from assessment.demo.campaign import load_demo_campaign
+
+    report.campaign_created = load_demo_campaign(specs)
     return report
 
 

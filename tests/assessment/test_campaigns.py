@@ -6,6 +6,7 @@ import io
 import math
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from pypdf import PdfReader
 
@@ -578,3 +579,22 @@ def test_the_profile_traces_the_composite_to_its_inputs(app, users):
     # knowledge: score 1, mean 0, SD sqrt(1/2): z = 1.414, weight 2/3, contribution 0.9428
     assert "1.414" in trace and "0.667" in trace and "0.9428" in trace
     assert "Number0" not in page
+
+
+def test_the_demo_round_is_ranked_with_every_stage_and_a_panel(app):
+    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+    with app.app_context():
+        campaign = db.session.execute(db.select(Campaign)).scalar_one()
+        campaign_id = campaign.id
+        standing = campaigns.standing(campaign)
+        assert standing.problem is None and standing.ranked.n_ranked == 40
+        interview = next(g for g in standing.stages if g.stage.kind is campaigns.StageKind.RATED)
+        assert campaigns.panel_agreement(interview).overall.icc2k.value > 0.7
+        # the written stages were scored by the product's own scoring from simulated answers
+        knowledge = standing.stages[0].scores
+        assert np.all(np.isfinite(knowledge.scores)) and np.all((knowledge.se > 0.1) & (knowledge.se < 0.6))
+        # the demo commission member reads the round; they never see names
+        client = app.test_client()
+        assert sign_in(client, "commission", "demo-commission-pass").status_code == 302
+    page = client.get(f"/campaigns/{campaign_id}/ranking").get_data(as_text=True)
+    assert "Demo Candidate" not in page and page.count('<tr data-code="') == 40

@@ -45,8 +45,10 @@ def test_demo_load_is_idempotent_and_prints_credentials(app):
     assert first.exit_code == 0, first.output
     assert "5 new account(s)" in first.output and "http://127.0.0.1:5000/sign-in" in first.output
     assert "A demo exam session is open" in first.output
+    assert "A finished demo selection round" in first.output
     second = runner.invoke(args=["demo", "load"])
     assert "0 new account(s), 0 new item(s), 0 demo parameter set(s)" in second.output
+    assert "A finished demo selection round" not in second.output
     with app.app_context():
         roles = set(db.session.execute(db.select(User.role)).scalars())
         families = set(db.session.execute(db.select(Item.family)).scalars())
