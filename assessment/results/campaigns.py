@@ -32,6 +32,7 @@ from assessment.delivery.models import (
 )
 from assessment.extensions import db
 from assessment.i18n import translate as _
+from assessment.results import services as results
 from assessment.results.models import (
     Campaign,
     CampaignCandidate,
@@ -305,6 +306,51 @@ def set_minimum(
     stage.minimum_reason = reason.strip()[:TEXT_MAX] if minimum is not None else None
     db.session.commit()
     return stage
+
+
+def rescore_stage(
+    stage: CampaignStage,
+    *,
+    reason: str,
+    actor: User,
+    now: datetime,
+    use_approved: bool = False,
+    current_keys: bool = False,
+) -> int:
+    """Rescore every candidate's section of a test stage (all or nothing); old results are kept as history."""
+    if stage.kind is not StageKind.TEST:
+        raise CampaignError(_("Only test stages are rescored; rated stages change through their ratings"))
+    if not reason.strip():
+        raise CampaignError(_("A rescore needs a reason"))
+    if not (use_approved or current_keys):
+        raise CampaignError(_("Choose what changed: the approved parameters, the keys, or both"))
+    evidence = _test_results(stage, stage.campaign.candidates)
+    try:
+        for item in evidence.values():
+            results.rescore(
+                item.attempt,
+                stage.section_position,
+                actor=actor,
+                reason=reason.strip(),
+                now=now,
+                use_approved=use_approved,
+                current_keys=current_keys,
+                commit=False,
+            )
+    except ValueError as exc:
+        db.session.rollback()
+        raise CampaignError(str(exc)) from None
+    audit.record(
+        "campaign.stage_rescored",
+        actor=actor,
+        target=stage,
+        reason=reason.strip(),
+        attempts=len(evidence),
+        new_parameters=use_approved,
+        current_keys=current_keys,
+    )
+    db.session.commit()
+    return len(evidence)
 
 
 def _new_code(taken: set[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     FieldList,
     FloatField,
     FormField,
@@ -67,6 +68,12 @@ class MinimumForm(FlaskForm):
     reason = TextAreaField(_l("Reason for the minimum"), validators=[Optional(), Length(max=2000)])
     expected_removed = HiddenField()
     action = HiddenField(default="preview")
+
+
+class RescoreForm(FlaskForm):
+    use_approved = BooleanField(_l("Use the parameters approved now (a recalibration)"))
+    current_keys = BooleanField(_l("Use the items' current keys (a corrected key)"))
+    reason = TextAreaField(_l("Reason for the rescore"), validators=[DataRequired(), Length(max=2000)])
 
 
 class ReleaseForm(FlaskForm):

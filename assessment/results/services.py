@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import update
@@ -13,6 +14,7 @@ from assessment.bank.models import Item, ItemVersion, ParameterSet
 from assessment.delivery.models import Attempt, CurrentAnswer
 from assessment.extensions import db
 from assessment.results.models import SectionResult
+from item_bank.items import ItemSpec
 from item_bank.section_scoring import score_section
 
 
@@ -24,11 +26,14 @@ def score_attempt_section(
     actor: User | None = None,
     reason: str | None = None,
     parameter_sets: dict[str, int] | None = None,
+    current_keys: bool = False,
 ) -> SectionResult:
     """Score one closed section and make it the current result (the caller commits).
 
     ``parameter_sets`` replaces the attempt's pinned sets (item code -> set id) for a rescore with new
-    parameters; by default the pinned ones are used, so a score can always be reproduced.
+    parameters; by default the pinned ones are used, so a score can always be reproduced. ``current_keys``
+    scores the presented versions with the item's latest key and scoring rule (a corrected key): the options
+    the candidate saw are kept, so a key may change but not the options.
     """
     attempt = db.session.get(Attempt, attempt_id)
     planned = attempt.form["sections"][position]
@@ -42,6 +47,8 @@ def score_attempt_section(
         )
         for code in codes
     ]
+    if current_keys:
+        specs = [_with_current_key(spec, rows[spec.code]) for spec in specs]
     answers = {
         a.item_code: a.response
         for a in db.session.execute(
@@ -87,8 +94,24 @@ def score_attempt_section(
     return result
 
 
+def _with_current_key(presented: ItemSpec, item: Item) -> ItemSpec:
+    latest = repository.spec_of(item)
+    if latest.n_options != presented.n_options:
+        msg = f"item {item.code}: its options changed since it was presented; a new key cannot be applied"
+        raise ValueError(msg)
+    return replace(presented, key=latest.key, scoring=latest.scoring)
+
+
 def rescore(
-    attempt: Attempt, position: int, *, actor: User, reason: str, now: datetime, use_approved: bool = False
+    attempt: Attempt,
+    position: int,
+    *,
+    actor: User,
+    reason: str,
+    now: datetime,
+    use_approved: bool = False,
+    current_keys: bool = False,
+    commit: bool = True,
 ) -> SectionResult:
     """An explicit, audited rescore (a corrected key, new parameters); the old result is kept."""
     if not reason.strip():
@@ -100,7 +123,13 @@ def rescore(
         items = db.session.execute(db.select(Item).where(Item.code.in_(codes))).scalars()
         sets = {i.code: i.approved_parameters.id for i in items if i.approved_parameters is not None}
     result = score_attempt_section(
-        attempt.id, position, now=now, actor=actor, reason=reason, parameter_sets=sets
+        attempt.id,
+        position,
+        now=now,
+        actor=actor,
+        reason=reason,
+        parameter_sets=sets,
+        current_keys=current_keys,
     )
     audit.record(
         "results.rescored",
@@ -110,6 +139,8 @@ def rescore(
         result=result.id,
         reason=reason,
         new_parameters=use_approved,
+        current_keys=current_keys,
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return result

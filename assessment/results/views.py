@@ -27,6 +27,7 @@ from assessment.results.forms import (
     MemberForm,
     MinimumForm,
     ReleaseForm,
+    RescoreForm,
     StageEditForm,
 )
 from assessment.results.models import Campaign, CampaignCandidate, CampaignStage, StageKind
@@ -290,7 +291,34 @@ def stage(campaign_id: int, stage_id: int):
         form=form,
         minimum_form=minimum_form,
         screen=screen,
+        rescore_form=RescoreForm(prefix="rescore"),
     )
+
+
+@bp.route("/campaigns/<int:campaign_id>/stages/<int:stage_id>/rescore", methods=["POST"])
+@roles_required(ADMINISTRATOR)
+def rescore(campaign_id: int, stage_id: int):
+    """Rescore every candidate's section of a test stage; the old results stay as history."""
+    campaign = _campaign(campaign_id)
+    row = _stage(campaign, stage_id)
+    form = RescoreForm(prefix="rescore")
+    if not form.validate_on_submit():
+        flash(_("A rescore needs a reason."), "error")
+    else:
+        try:
+            n = campaigns.rescore_stage(
+                row,
+                reason=form.reason.data,
+                actor=_actor(),
+                now=db_now(),
+                use_approved=form.use_approved.data,
+                current_keys=form.current_keys.data,
+            )
+        except campaigns.CampaignError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("%(n)d sittings rescored; the earlier results are kept.", n=n), "success")
+    return redirect(url_for("results.stage", campaign_id=campaign.id, stage_id=row.id))
 
 
 @bp.route("/campaigns/<int:campaign_id>/release", methods=["POST"])

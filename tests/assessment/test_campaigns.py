@@ -598,3 +598,56 @@ def test_the_demo_round_is_ranked_with_every_stage_and_a_panel(app):
         assert sign_in(client, "commission", "demo-commission-pass").status_code == 302
     page = client.get(f"/campaigns/{campaign_id}/ranking").get_data(as_text=True)
     assert "Demo Candidate" not in page and page.count('<tr data-code="') == 40
+
+
+def test_a_stage_is_rescored_with_a_corrected_key_keeping_history(app):
+    from dataclasses import replace as replaced
+
+    from assessment.bank import repository
+
+    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+    with app.app_context():
+        campaign = db.session.execute(db.select(Campaign)).scalar_one()
+        stage = campaign.stages[0]
+        before = campaigns.gather_stage(stage, campaign.candidates)
+        some = next(iter(before.evidence.values()))
+        code = some.attempt.form["sections"][0]["items"][0]
+        item = bank_services.find_item(code)
+        spec = repository.spec_of(item)
+        wrong = (spec.key["correct"] + 1) % spec.n_options
+        bank_services.save_item(replaced(spec, key={"correct": wrong}), actor=_user("admin"))
+        assert len(item.versions) == 2  # administered: the corrected key is a new version
+        with pytest.raises(campaigns.CampaignError, match="reason"):
+            campaigns.rescore_stage(stage, reason=" ", actor=_user("admin"), now=NOW, current_keys=True)
+        n = campaigns.rescore_stage(
+            stage, reason="key of item corrected", actor=_user("admin"), now=NOW, current_keys=True
+        )
+        assert n == 40
+        after = campaigns.gather_stage(stage, _campaign(campaign.id).candidates)
+        changed = 0
+        for candidate_code, evidence in after.evidence.items():
+            old = before.evidence[candidate_code].result
+            new = evidence.result
+            assert new.id != old.id and new.reason == "key of item corrected"
+            history = (
+                db.session.execute(
+                    db.select(SectionResult).where(
+                        SectionResult.attempt_id == evidence.attempt.id, SectionResult.position == 0
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            assert [r.is_current for r in history] == [False, True]  # the old result is kept
+            if old.item_scores[code] != new.item_scores[code]:
+                changed += 1
+                assert new.theta != old.theta
+            else:
+                assert new.theta == pytest.approx(old.theta)
+        assert changed > 0
+        assert (
+            db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "campaign.stage_rescored"))
+            .scalar_one()
+            .details["attempts"]
+            == 40
+        )
