@@ -274,6 +274,11 @@ class ProfileView(MethodView):
         out["irregularities"] = [{**i, "at": i["at"].isoformat()} for i in data["irregularities"]]
         if current_user.role is Role.ADMINISTRATOR:
             out["name"] = candidate.user.full_name
+        else:  # a member sees the panel's ratings once they have given their own: independent ratings
+            for stage, entry in zip(campaign.stages, out["stages"], strict=True):
+                mine = campaigns.member_ratings(stage, candidate, current_user) if "criteria" in entry else {}
+                if "criteria" in entry and len(mine) < len(stage.criteria):
+                    entry["criteria"] = None
         return out
 
 

@@ -651,3 +651,35 @@ def test_a_stage_is_rescored_with_a_corrected_key_keeping_history(app):
             .details["attempts"]
             == 40
         )
+
+
+def test_a_member_sees_the_panels_ratings_only_after_giving_their_own(app, users):
+    campaign_id = build_field(app)
+    stage_id = _add_interview(app, campaign_id)
+    with app.app_context():
+        campaign = _campaign(campaign_id)
+        candidate = campaign.candidates[0]
+        stage = db.session.get(campaigns.CampaignStage, stage_id)
+        campaigns.record_ratings(stage, candidate, _user("member1"), {"integrity": 5}, now=NOW)
+        code = candidate.code
+    member = _client(app, "member0", "x" * 12)
+    url = f"/campaigns/{campaign_id}/candidates/{code}"
+    page = member.get(url).get_data(as_text=True)
+    assert f'id="ratings-hidden-{stage_id}"' in page and "Mean rating" not in page
+    member.post(f"{url}/ratings/{stage_id}", data={"rating-integrity": "3"})
+    page = member.get(url).get_data(as_text=True)
+    assert "Mean rating" in page and "4.00" in page  # (5 + 3) / 2
+    admin_page = _client(app, "administrator").get(url).get_data(as_text=True)
+    assert "Mean rating" in admin_page
+    api = member.get(f"/api/v1/campaigns/{campaign_id}/candidates/{code}").get_json()
+    assert api["stages"][2]["criteria"][0]["mean"] == 4.0
+    other = _client(app, "member1", "x" * 12)
+    other_view = other.get(
+        f"/api/v1/campaigns/{campaign_id}/candidates/{campaign_codes(app, campaign_id)[1]}"
+    )
+    assert other_view.get_json()["stages"][2]["criteria"] is None  # member1 has not rated this one yet
+
+
+def campaign_codes(app, campaign_id):
+    with app.app_context():
+        return [c.code for c in _campaign(campaign_id).candidates]
