@@ -46,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _import_models() -> None:
     # Alembic's autogenerate and create_all see only imported models.
+    from assessment.access_codes import models as _access_codes  # noqa: F401
     from assessment.audit import models as _audit  # noqa: F401
     from assessment.auth import models as _auth  # noqa: F401
     from assessment.bank import models as _bank  # noqa: F401
@@ -89,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     from assessment.delivery.views import bp as delivery_bp
     from assessment.health.views import bp as health_bp
     from assessment.main.views import bp as main_bp
+    from assessment.results.api import bp as results_api_bp
     from assessment.results.views import bp as results_bp
     from assessment.scheduling.views import bp as scheduling_bp
     from assessment.users.views import bp as users_bp
@@ -109,7 +111,7 @@ def _register_blueprints(app: Flask) -> None:
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
     api.init_app(app)
-    for bp in (session_bp, bank_api_bp, calibration_api_bp, sitting_api_bp, proctor_api_bp):
+    for bp in (session_bp, bank_api_bp, calibration_api_bp, sitting_api_bp, proctor_api_bp, results_api_bp):
         api.register_blueprint(bp)
 
 

@@ -46,7 +46,8 @@ class Defaults:
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
-    # With Redis down the limiter falls back to per-process memory (fail-open) within half a second.
+    # With Redis down the limiter counts in per-process memory instead (the limits still hold, per process)
+    # within half a second, and goes back to Redis once it answers again (see tests/.../test_redis_loss.py).
     RATELIMIT_STORAGE_OPTIONS: ClassVar[dict[str, float]] = {
         "socket_timeout": 0.5,
         "socket_connect_timeout": 0.5,
@@ -54,6 +55,11 @@ class Defaults:
     LOGIN_LIMIT_PER_IP = "30 per minute"
     LOGIN_LIMIT_PER_ACCOUNT_AND_IP = "10 per 15 minutes"
     LOGIN_LIMIT_PER_ACCOUNT = "100 per hour"
+    # Access codes carry no user name, so failed tries are counted per address only; a room behind one NAT
+    # address signs in at once, so successful sign-ins are not counted (a code holds 60 random bits).
+    ACCESS_CODE_FAILURES_PER_IP = "30 per 15 minutes"
+    # A code works this long before its session opens (candidates arrive and check in early).
+    ACCESS_CODE_EARLY = timedelta(minutes=30)
 
 
 def _read_environment() -> dict[str, Any]:

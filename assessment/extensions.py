@@ -62,13 +62,26 @@ class RedisStore:
         return "ok"
 
 
+class AppLimiter(Limiter):
+    """Flask-Limiter, with a fresh app starting on its configured storage.
+
+    The limiter remembers "storage unreachable" on the (module-level) object, not per app, and then probes the
+    storage again only after a back-off of up to 32 s; an app created after a Redis outage (a restarted worker
+    in tests, or a second app in one process) must not inherit that verdict and count in memory.
+    """
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        self._storage_dead = False
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 redis_store = RedisStore()
-limiter = Limiter(key_func=get_remote_address)
+limiter = AppLimiter(key_func=get_remote_address)
 
 
 def login_username_key() -> str:

@@ -20,6 +20,15 @@ class SignInForm(FlaskForm):
     next = HiddenField()
 
 
+class AccessCodeForm(FlaskForm):
+    code = StringField(
+        _l("Access code"),
+        validators=[DataRequired(), Length(max=40)],
+        description=_l("The code on your slip, for example ABCD-EFGH-JKMN."),
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+
 class LanguageForm(FlaskForm):
     language = HiddenField(validators=[DataRequired()])
     next = HiddenField()

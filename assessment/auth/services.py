@@ -71,6 +71,15 @@ def authenticate(username: str, password: str, *, ip: str | None, user_agent: st
         return None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
+    session_row = open_session(user, ip=ip, user_agent=user_agent)
+    audit.record("auth.sign_in", actor=user, target=user)
+    db.session.commit()
+    user.current_auth_session = session_row
+    return user
+
+
+def open_session(user: User, *, ip: str | None, user_agent: str | None) -> AuthSession:
+    """Add a server-side sign-in session for ``user`` (the caller commits); its raw token is on the row."""
     token = secrets.token_urlsafe(32)
     session_row = AuthSession(
         user=user, token_hash=_token_hash(token), ip_address=ip, user_agent=(user_agent or "")[:300]
@@ -78,10 +87,7 @@ def authenticate(username: str, password: str, *, ip: str | None, user_agent: st
     session_row.raw_token = token
     user.last_login_at = utcnow()
     db.session.add(session_row)
-    audit.record("auth.sign_in", actor=user, target=user)
-    db.session.commit()
-    user.current_auth_session = session_row
-    return user
+    return session_row
 
 
 def load_session_user(token: str, *, now: datetime | None = None) -> User | None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from assessment.auth.access import roles_required
 from assessment.auth.models import Role
 from assessment.bank import repository, services
-from assessment.bank.models import Item, ItemFamily, ItemStatus, ParameterSet
+from assessment.bank.models import Item, ItemFamily, ItemStatus, ParameterSet, Stimulus
 from assessment.bank.schemas import (
     DecisionIn,
     ImportReportOut,
@@ -23,6 +23,10 @@ from assessment.bank.schemas import (
     ItemQuery,
     ParameterSetOut,
     StatusIn,
+    StimulusDetailOut,
+    StimulusIn,
+    StimulusItemsIn,
+    StimulusItemsOut,
 )
 from assessment.extensions import db
 
@@ -228,3 +232,107 @@ def export_file(query: dict[str, str]):
         mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="tandau-items.{extension}"'},
     )
+
+
+# Shared cases (stimuli)
+
+
+def _stimulus_out(row: Stimulus) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "number": row.number,
+        "title": dict(row.title or {}),
+        "texts": dict(row.texts),
+        "change_note": row.change_note,
+        "created_at": row.created_at,
+        "in_use": services.stimulus_in_use(row),
+        "items": [i.code for i in services.items_on(row)],
+        "versions": [v.number for v in services.stimulus_versions(row.code)],
+    }
+
+
+def _stimulus_or_404(code: str) -> Stimulus:
+    row = services.find_stimulus(code)
+    if row is None:
+        abort(404, message=f"no stimulus {code!r}")
+    return row
+
+
+@bp.route("/stimuli")
+class StimuliView(MethodView):
+    decorators = [only_psychometricians]
+
+    @bp.response(200, StimulusDetailOut(many=True))
+    def get(self):
+        """Shared cases at their latest versions."""
+        rows = db.session.execute(db.select(Stimulus).order_by(Stimulus.code, Stimulus.number)).scalars()
+        latest = {row.code: row for row in rows}
+        return [_stimulus_out(row) for row in latest.values()]
+
+    @bp.arguments(StimulusIn)
+    @bp.response(201, StimulusDetailOut)
+    def post(self, payload: dict[str, Any]):
+        """Write a new shared case."""
+        if services.find_stimulus(payload["code"]) is not None:
+            abort(409, message=f"stimulus {payload['code']!r} exists; PUT /api/v1/stimuli/{payload['code']}")
+        try:
+            row = services.save_stimulus(
+                payload["code"],
+                title=payload["title"],
+                texts=payload["texts"],
+                actor=current_user._get_current_object(),
+                note=payload["note"],
+                create=True,
+            )
+        except services.BankError as exc:
+            _bank_error(exc)
+        return _stimulus_out(row)
+
+
+@bp.route("/stimuli/<code>")
+class StimulusView(MethodView):
+    decorators = [only_psychometricians]
+
+    @bp.response(200, StimulusDetailOut)
+    def get(self, code: str):
+        """One shared case: its text per language, version, and the items on it."""
+        return _stimulus_out(_stimulus_or_404(code))
+
+    @bp.arguments(StimulusIn)
+    @bp.response(200, StimulusDetailOut)
+    def put(self, payload: dict[str, Any], code: str):
+        """Change the text: in place while unused, else a new version that the items move to."""
+        _stimulus_or_404(code)
+        if payload["code"] != code:
+            abort(422, message="the code in the body must match the URL", errors={"code": [payload["code"]]})
+        try:
+            row = services.save_stimulus(
+                code,
+                title=payload["title"],
+                texts=payload["texts"],
+                actor=current_user._get_current_object(),
+                note=payload["note"],
+            )
+        except services.BankError as exc:
+            _bank_error(exc)
+        return _stimulus_out(row)
+
+
+@bp.route("/stimuli/<code>/items", methods=["POST"])
+@only_psychometricians
+@bp.arguments(StimulusItemsIn)
+@bp.response(200, StimulusItemsOut)
+def stimulus_items(payload: dict[str, Any], code: str):
+    """Attach items to the shared case or detach them, all-or-nothing (an item in use gets a new version)."""
+    row = _stimulus_or_404(code)
+    try:
+        changed = services.set_stimulus_items(
+            row,
+            attach=payload["attach"],
+            detach=payload["detach"],
+            actor=current_user._get_current_object(),
+            note=payload["note"],
+        )
+    except services.BankError as exc:
+        _bank_error(exc)
+    return {"changed": changed, "stimulus": _stimulus_out(services.find_stimulus(code) or row)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import FormField, SelectField, StringField, TextAreaField
+from wtforms import FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
@@ -98,6 +98,44 @@ class StatusForm(FlaskForm):
         _l("New status"), choices=[SelectChoice(s.value, label) for s, label in STATUS_LABELS.items()]
     )
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
+
+
+class StimulusLanguageForm(FlaskForm):
+    class Meta:
+        csrf = False  # a sub-form: the outer form carries the token
+
+    title = StringField(_l("Title"), validators=[Optional(), Length(max=300)])
+    text = TextAreaField(_l("Case text"), validators=[Optional(), Length(max=50000)], render_kw={"rows": 8})
+
+
+class StimulusForm(FlaskForm):
+    code = StringField(
+        _l("Code of the shared case"),
+        validators=[DataRequired(), Length(max=40), Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")],
+    )
+    note = StringField(_l("What changed and why"), validators=[Optional(), Length(max=500)])
+    kk = FormField(StimulusLanguageForm, label="Қазақша")
+    ru = FormField(StimulusLanguageForm, label="Русский")
+    en = FormField(StimulusLanguageForm, label="English")
+
+
+class StimulusItemsForm(FlaskForm):
+    attach = StringField(
+        _l("Attach items (codes, separated by commas)"), validators=[Optional(), Length(max=2000)]
+    )
+    detach = HiddenField()
+    note = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
+
+
+def stimulus_fields(form: StimulusForm) -> tuple[dict[str, str], dict[str, str]]:
+    """(titles, texts) per language from the form; empty languages are left out by the service."""
+    titles = {lang: form[lang].title.data or "" for lang in LANGUAGE_ORDER}
+    texts = {lang: form[lang].text.data or "" for lang in LANGUAGE_ORDER}
+    return titles, texts
+
+
+def split_codes(text: str | None) -> tuple[str, ...]:
+    return _split(text)
 
 
 def _split(text: str | None) -> tuple[str, ...]:

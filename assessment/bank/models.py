@@ -45,15 +45,25 @@ def _enum(kind: type[enum.Enum], length: int = 20) -> Any:
 
 
 class Stimulus(db.Model):
-    """A shared case text that several items (a testlet) refer to."""
+    """One version of a shared case text that several items (a testlet) refer to.
+
+    ``code`` names the case across its versions; ``number`` counts them. Item versions point at the exact
+    version they were written with, so a text candidates have read is never changed: once a version is in use
+    (an item on it administered, or in pretest or operational use) an edit writes version ``number + 1`` and
+    moves the items to it, each by the item versioning rule.
+    """
 
     __tablename__ = "stimulus"
+    __table_args__ = (UniqueConstraint("code", "number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    number: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # per language
     texts: Mapped[dict[str, str]] = mapped_column(JSON)  # per language
+    change_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 
 class ItemEnemy(db.Model):

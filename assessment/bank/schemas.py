@@ -122,3 +122,42 @@ class ImportReportOut(Schema):
     updated = fields.List(fields.String())
     unchanged = fields.List(fields.String())
     stimuli_created = fields.List(fields.String())
+
+
+class StimulusIn(_Strict):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    title = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LANGUAGES)), values=fields.String(), load_default=dict
+    )
+    texts = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LANGUAGES)),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "the case text per language (kk, ru, en)"},
+    )
+    note = fields.String(load_default=None, allow_none=True, load_only=True)
+
+
+class StimulusDetailOut(Schema):
+    """A shared case at its latest version, with the items whose current version uses it."""
+
+    code = fields.String()
+    number = fields.Integer(metadata={"description": "version; a text in use is never changed in place"})
+    title = fields.Dict(keys=fields.String(), values=fields.String())
+    texts = fields.Dict(keys=fields.String(), values=fields.String())
+    change_note = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    in_use = fields.Boolean()
+    items = fields.List(fields.String())
+    versions = fields.List(fields.Integer())
+
+
+class StimulusItemsIn(_Strict):
+    attach = fields.List(fields.String(), load_default=list)
+    detach = fields.List(fields.String(), load_default=list)
+    note = fields.String(load_default=None, allow_none=True)
+
+
+class StimulusItemsOut(Schema):
+    changed = fields.List(fields.String())
+    stimulus = fields.Nested(StimulusDetailOut)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from assessment.bank.models import (
 from assessment.extensions import db
 from item_bank.formats import items_csv, items_json, qti
 from item_bank.formats.errors import ImportFailed
-from item_bank.items import ItemSpec, ItemValidationError
+from item_bank.items import LANGUAGES, ItemSpec, ItemValidationError
 from item_bank.items import Stimulus as StimulusSpec
 
 # Lifecycle: forward one step at a time, back to draft from review, and retirement from anywhere.
@@ -66,11 +67,14 @@ def _items_by_code(codes: Iterable[str]) -> dict[str, Item]:
 
 
 def _stimuli_by_code(codes: Iterable[str]) -> dict[str, Stimulus]:
+    """The latest version of each named stimulus."""
     wanted = set(codes)
     if not wanted:
         return {}
-    rows = db.session.execute(db.select(Stimulus).where(Stimulus.code.in_(wanted))).scalars()
-    return {row.code: row for row in rows}
+    rows = db.session.execute(
+        db.select(Stimulus).where(Stimulus.code.in_(wanted)).order_by(Stimulus.number)
+    ).scalars()
+    return {row.code: row for row in rows}  # later numbers overwrite earlier ones
 
 
 def _check(specs: Sequence[ItemSpec], stimuli: Sequence[StimulusSpec]) -> list[str]:
@@ -200,11 +204,18 @@ def import_items(
     for s in stimuli:
         row = known.get(s.code)
         if row is None:
-            row = known[s.code] = Stimulus(code=s.code, texts=dict(s.texts), title=dict(s.title))
+            row = known[s.code] = Stimulus(
+                code=s.code,
+                texts=dict(s.texts),
+                title=dict(s.title),
+                created_by_id=getattr(actor, "id", None),
+            )
             db.session.add(row)
             report.stimuli_created.append(s.code)
         else:
-            row.texts, row.title = dict(s.texts), dict(s.title)
+            known[s.code], _ = _revise_stimulus(
+                row, dict(s.title), dict(s.texts), actor=actor, note=f"imported from {source}"
+            )
     known.update(_stimuli_by_code({s.stimulus for s in specs if s.stimulus} - set(known)))
     existing = _items_by_code(s.code for s in specs)
     for spec in specs:
@@ -289,19 +300,236 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def change_status(item: Item, status: ItemStatus, *, actor: User, reason: str | None = None) -> None:
+def change_status(
+    item: Item, status: ItemStatus, *, actor: User, reason: str | None = None, commit: bool = True
+) -> None:
     if status not in TRANSITIONS[item.status]:
         raise BankError([f"item {item.code!r}: status: cannot go from {item.status.value} to {status.value}"])
     old = item.status
     item.status = status
     audit.record("bank.item_status", actor=actor, target=item, old=old.value, new=status.value, reason=reason)
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def export_specs(items: Sequence[Item]) -> tuple[list[ItemSpec], list[StimulusSpec]]:
     specs = [repository.spec_of(i) for i in items]
     stimulus_rows = {v.stimulus.code: v.stimulus for i in items for v in [i.current] if v.stimulus}
     return specs, [repository.stimulus_spec_of(s) for s in stimulus_rows.values()]
+
+
+# Stimuli (shared case texts)
+
+STIMULUS_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+STIMULUS_TEXT_MAX = 50_000
+
+
+def find_stimulus(code: str) -> Stimulus | None:
+    """The latest version of the stimulus ``code``."""
+    return _stimuli_by_code([code]).get(code)
+
+
+def stimulus_versions(code: str) -> list[Stimulus]:
+    return list(
+        db.session.execute(
+            db.select(Stimulus).where(Stimulus.code == code).order_by(Stimulus.number.desc())
+        ).scalars()
+    )
+
+
+def items_on(stimulus: Stimulus) -> list[Item]:
+    """Items whose current version uses any version of this stimulus's code."""
+    rows = db.session.execute(
+        db.select(Item, ItemVersion)
+        .join(ItemVersion, ItemVersion.item_id == Item.id)
+        .join(Stimulus, ItemVersion.stimulus_id == Stimulus.id)
+        .where(Stimulus.code == stimulus.code)
+        .order_by(Item.code)
+    ).all()
+    return list(dict.fromkeys(item for item, version in rows if item.current.id == version.id))
+
+
+def stimulus_in_use(stimulus: Stimulus) -> bool:
+    """True when candidates may have read this version: an item version on it administered, or its item in
+    pretest or operational use (the item versioning rule, applied to the shared text)."""
+    versions = db.session.execute(
+        db.select(ItemVersion).where(ItemVersion.stimulus_id == stimulus.id)
+    ).scalars()
+    return any(
+        v.times_administered > 0 or v.item.status in (ItemStatus.PRETEST, ItemStatus.OPERATIONAL)
+        for v in versions
+    )
+
+
+def _check_stimulus(code: str, title: dict[str, str], texts: dict[str, str]) -> list[str]:
+    problems = []
+    if not STIMULUS_CODE.match(code or ""):
+        problems.append(
+            f"stimulus {code!r}: code: use 1-40 letters, digits, '.', '_' or '-', "
+            "beginning with a letter or a digit"
+        )
+    languages = set(LANGUAGES)
+    for name, values in (("texts", texts), ("title", title)):
+        for lang in sorted(set(values) - languages):
+            problems.append(f"stimulus {code!r}: {name}.{lang}: language must be one of {list(LANGUAGES)}")
+    if not any((t or "").strip() for t in texts.values()):
+        problems.append(f"stimulus {code!r}: texts: give the case text in at least one language")
+    for lang, value in texts.items():
+        if len(value or "") > STIMULUS_TEXT_MAX:
+            problems.append(
+                f"stimulus {code!r}: texts.{lang}: {len(value)} characters, at most {STIMULUS_TEXT_MAX}"
+            )
+    for lang in sorted(set(title) - set(texts)):
+        if lang in languages and (title[lang] or "").strip():
+            problems.append(f"stimulus {code!r}: title.{lang}: a title without a text in that language")
+    return problems
+
+
+def _clean(values: dict[str, str]) -> dict[str, str]:
+    return {lang: value.strip() for lang, value in values.items() if (value or "").strip()}
+
+
+def _move_items(old: Stimulus, new: Stimulus, actor: User | None, note: str) -> list[str]:
+    """Put the items whose current version uses ``old`` on ``new``, each by the item versioning rule."""
+    moved = []
+    for item in items_on(old):
+        if item.current.stimulus_id != old.id:
+            continue
+        spec = repository.spec_of(item)
+        _apply(spec, item, {new.code: new}, actor, note)
+        moved.append(item.code)
+    return moved
+
+
+def _revise_stimulus(
+    row: Stimulus, title: dict[str, str], texts: dict[str, str], *, actor: User | None, note: str | None
+) -> tuple[Stimulus, str]:
+    """Change a stimulus's text: in place while unused, else as a new version that its items move to."""
+    if (dict(row.title or {}), dict(row.texts)) == (title, texts):
+        return row, "unchanged"
+    if not stimulus_in_use(row):
+        row.title, row.texts, row.change_note = title, texts, note
+        row.created_by_id = row.created_by_id or getattr(actor, "id", None)
+        return row, "changed"
+    new = Stimulus(
+        code=row.code,
+        number=row.number + 1,
+        title=title,
+        texts=texts,
+        change_note=note,
+        created_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(new)
+    db.session.flush()
+    _move_items(row, new, actor, f"stimulus {row.code} version {new.number}" + (f": {note}" if note else ""))
+    return new, "new version"
+
+
+def save_stimulus(
+    code: str,
+    *,
+    title: dict[str, str],
+    texts: dict[str, str],
+    actor: User,
+    note: str | None = None,
+    create: bool = False,
+) -> Stimulus:
+    """Write a new stimulus (``create``) or edit one; a version in use is never changed in place."""
+    title, texts = _clean(title), _clean(texts)
+    problems = _check_stimulus(code, title, texts)
+    existing = find_stimulus(code) if not problems else None
+    if create and existing is not None:
+        problems.append(f"stimulus {code!r}: code: a stimulus with this code exists already")
+    if not create and existing is None and not problems:
+        problems.append(f"stimulus {code!r}: no stimulus with this code")
+    if problems:
+        raise BankError(problems)
+    if existing is None:
+        row = Stimulus(code=code, title=title, texts=texts, change_note=note, created_by_id=actor.id)
+        db.session.add(row)
+        db.session.flush()
+        audit.record("bank.stimulus_created", actor=actor, target=row, code=code, languages=sorted(texts))
+        db.session.commit()
+        return row
+    before_title, before_texts = dict(existing.title or {}), dict(existing.texts)
+    row, outcome = _revise_stimulus(existing, title, texts, actor=actor, note=note)
+    if outcome != "unchanged":
+        db.session.flush()
+        audit.record(
+            "bank.stimulus_edited",
+            actor=actor,
+            target=row,
+            code=code,
+            outcome=outcome,
+            version=row.number,
+            changed=sorted(
+                {
+                    f"texts.{lang}"
+                    for lang in set(before_texts) | set(texts)
+                    if before_texts.get(lang) != texts.get(lang)
+                }
+                | {
+                    f"title.{lang}"
+                    for lang in set(before_title) | set(title)
+                    if before_title.get(lang) != title.get(lang)
+                }
+            ),
+            items=[i.code for i in items_on(row)] if outcome == "new version" else None,
+            note=note,
+        )
+    db.session.commit()
+    return row
+
+
+def set_stimulus_items(
+    stimulus: Stimulus,
+    *,
+    attach: Sequence[str] = (),
+    detach: Sequence[str] = (),
+    actor: User,
+    note: str | None = None,
+) -> list[str]:
+    """Attach items to the stimulus's latest version or detach them, all-or-nothing; returns those changed.
+
+    Each item changes by its own versioning rule (an item in use gets a new version) and is audited.
+    """
+    latest = find_stimulus(stimulus.code) or stimulus
+    items = _items_by_code([*attach, *detach])
+    problems = [
+        f"item {c!r}: no item with this code in the bank" for c in [*attach, *detach] if c not in items
+    ]
+    problems += [f"item {c!r}: both attached and detached" for c in sorted(set(attach) & set(detach))]
+    for code in detach:
+        item = items.get(code)
+        if item is not None and (item.current.stimulus is None or item.current.stimulus.code != latest.code):
+            problems.append(f"item {code!r}: does not use stimulus {latest.code!r}")
+    if not attach and not detach:
+        problems.append("name at least one item to attach or detach")
+    if problems:
+        raise BankError(problems)
+    changed = []
+    for code, target in [*((c, latest) for c in attach), *((c, None) for c in detach)]:
+        item = items[code]
+        before = repository.spec_of(item)
+        if before.stimulus == (target.code if target else None) and item.current.stimulus_id == (
+            target.id if target else None
+        ):
+            continue
+        spec = replace(before, stimulus=target.code if target else None)
+        _, outcome = _apply(spec, item, {latest.code: latest}, actor, note)
+        db.session.flush()
+        audit.record(
+            "bank.item_edited",
+            actor=actor,
+            target=item,
+            outcome=outcome,
+            version=item.current.number,
+            changes={"stimulus": [before.stimulus, spec.stimulus]},
+            note=note,
+        )
+        changed.append(code)
+    db.session.commit()
+    return changed
 
 
 # Parameter sets
@@ -374,7 +602,7 @@ def approve_parameters(
     return proposal
 
 
-def reject_parameters(proposal: ParameterSet, *, actor: User, reason: str) -> None:
+def reject_parameters(proposal: ParameterSet, *, actor: User, reason: str, commit: bool = True) -> None:
     if proposal.status is not ParameterStatus.PROPOSED:
         raise BankError([f"parameter set {proposal.id}: status: is {proposal.status.value}, not proposed"])
     proposal.status = ParameterStatus.REJECTED
@@ -386,7 +614,8 @@ def reject_parameters(proposal: ParameterSet, *, actor: User, reason: str) -> No
         parameter_set=proposal.id,
         reason=reason,
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 # Files

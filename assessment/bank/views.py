@@ -19,10 +19,14 @@ from assessment.bank.forms import (
     ImportForm,
     ItemForm,
     StatusForm,
+    StimulusForm,
+    StimulusItemsForm,
     form_data_of,
     spec_from_form,
+    split_codes,
+    stimulus_fields,
 )
-from assessment.bank.models import Item, ItemFamily, ItemStatus, ParameterSet
+from assessment.bank.models import Item, ItemFamily, ItemStatus, ItemVersion, ParameterSet, Stimulus
 from assessment.extensions import db
 from item_bank.items import format_key
 
@@ -284,3 +288,144 @@ def export_items():
     return Response(
         content, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
+
+
+# Shared cases (stimuli)
+
+
+def _stimulus_or_404(code: str) -> Stimulus:
+    row = services.find_stimulus(code)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.route("/stimuli/")
+@roles_required(PSYCHOMETRICIAN)
+def stimuli():
+    """Shared case texts with their latest version and the items on them."""
+    rows = db.session.execute(db.select(Stimulus).order_by(Stimulus.code, Stimulus.number)).scalars().all()
+    latest = {row.code: row for row in rows}  # the highest number wins
+    counts = dict(
+        db.session.execute(
+            db.select(Stimulus.code, db.func.count(db.distinct(ItemVersion.item_id)))
+            .join(ItemVersion, ItemVersion.stimulus_id == Stimulus.id)
+            .group_by(Stimulus.code)
+        ).all()
+    )
+    return render_template(
+        "bank/stimuli.html", stimuli=list(latest.values()), counts=counts, language_order=LANGUAGE_ORDER
+    )
+
+
+def _render_stimulus_form(form: StimulusForm, stimulus: Stimulus | None, status: int = 200):
+    in_use = stimulus is not None and services.stimulus_in_use(stimulus)
+    return (
+        render_template(
+            "bank/stimulus_form.html",
+            form=form,
+            stimulus=stimulus,
+            in_use=in_use,
+            language_order=LANGUAGE_ORDER,
+        ),
+        status,
+    )
+
+
+def _save_stimulus(form: StimulusForm, stimulus: Stimulus | None):
+    titles, texts = stimulus_fields(form)
+    try:
+        row = services.save_stimulus(
+            form.code.data.strip(),
+            title=titles,
+            texts=texts,
+            actor=current_user._get_current_object(),
+            note=form.note.data or None,
+            create=stimulus is None,
+        )
+    except services.BankError as exc:
+        form.form_errors.extend(exc.problems)
+        return _render_stimulus_form(form, stimulus, 422)
+    flash(_("Shared case %(code)s saved (version %(n)d).", code=row.code, n=row.number), "info")
+    return redirect(url_for("bank.stimulus_detail", code=row.code))
+
+
+@bp.route("/stimuli/new", methods=["GET", "POST"])
+@roles_required(PSYCHOMETRICIAN)
+def stimulus_new():
+    """Write a new shared case text."""
+    form = StimulusForm()
+    if form.validate_on_submit():
+        return _save_stimulus(form, None)
+    return _render_stimulus_form(form, None, 422 if form.errors else 200)
+
+
+@bp.route("/stimuli/<code>/edit", methods=["GET", "POST"])
+@roles_required(PSYCHOMETRICIAN)
+def stimulus_edit(code: str):
+    """Edit a shared case: in place while unused, as a new version once candidates may have read it."""
+    stimulus = _stimulus_or_404(code)
+    data = None
+    if request.method == "GET":
+        data = {"code": stimulus.code}
+        for lang in LANGUAGE_ORDER:
+            data[lang] = {"title": stimulus.title.get(lang, ""), "text": stimulus.texts.get(lang, "")}
+    form = StimulusForm(data=data)
+    if form.validate_on_submit():
+        if form.code.data.strip() != stimulus.code:
+            form.code.errors.append(_("The code of a shared case cannot change; write a new one instead."))
+            return _render_stimulus_form(form, stimulus, 422)
+        return _save_stimulus(form, stimulus)
+    return _render_stimulus_form(form, stimulus, 422 if form.errors else 200)
+
+
+@bp.route("/stimuli/<code>")
+@roles_required(PSYCHOMETRICIAN)
+def stimulus_detail(code: str):
+    """A shared case: its text per language, the items on it, its versions and history."""
+    stimulus = _stimulus_or_404(code)
+    versions = services.stimulus_versions(code)
+    history = (
+        db.session.execute(
+            db.select(AuditEvent)
+            .where(
+                AuditEvent.target_type == "Stimulus",
+                AuditEvent.target_id.in_([str(v.id) for v in versions]),
+            )
+            .order_by(AuditEvent.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "bank/stimulus.html",
+        stimulus=stimulus,
+        items=services.items_on(stimulus),
+        versions=versions,
+        in_use=services.stimulus_in_use(stimulus),
+        history=history,
+        items_form=StimulusItemsForm(),
+        language_order=LANGUAGE_ORDER,
+    )
+
+
+@bp.route("/stimuli/<code>/items", methods=["POST"])
+@roles_required(PSYCHOMETRICIAN)
+def stimulus_items(code: str):
+    """Attach items to the shared case, or detach one; an item in use gets a new version."""
+    stimulus = _stimulus_or_404(code)
+    form = StimulusItemsForm()
+    if form.validate_on_submit():
+        try:
+            changed = services.set_stimulus_items(
+                stimulus,
+                attach=split_codes(form.attach.data),
+                detach=split_codes(form.detach.data),
+                actor=current_user._get_current_object(),
+                note=form.note.data or None,
+            )
+        except services.BankError as exc:
+            flash(_("Nothing was changed:") + " " + "; ".join(exc.problems), "error")
+        else:
+            flash(_("Items changed: %(codes)s.", codes=", ".join(changed) or "—"), "info")
+    return redirect(url_for("bank.stimulus_detail", code=stimulus.code))

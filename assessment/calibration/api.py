@@ -13,9 +13,9 @@ from marshmallow import RAISE, Schema, fields, validate
 from assessment.auth.access import roles_required
 from assessment.auth.models import Role
 from assessment.calibration import jobs, services
-from assessment.calibration.models import CalibrationRun, ResponseDataset
+from assessment.calibration.models import CalibrationRun, ResponseDataset, RunStatus
 from assessment.extensions import db
-from item_bank.review import LINKING_METHODS
+from item_bank.review import LINKING_METHODS, bank_comparison
 
 bp = Blueprint(
     "api_calibration",
@@ -54,6 +54,16 @@ class RunIn(_Strict):
     linking = fields.String(load_default="anchors", validate=validate.OneOf(LINKING_METHODS))
     items = fields.List(fields.String(), load_default=None)
     max_iter = fields.Integer(load_default=500, validate=validate.Range(min=10, max=5000))
+    lr_dif = fields.Boolean(
+        load_default=True,
+        metadata={"description": "likelihood-ratio DIF between the data's groups (one calibration per item)"},
+    )
+
+
+def _comparison(run: CalibrationRun) -> dict[str, Any] | None:
+    if run.status is not RunStatus.SUCCEEDED or not run.result:
+        return None
+    return bank_comparison(run.result["items"])
 
 
 class RunOut(Schema):
@@ -67,19 +77,43 @@ class RunOut(Schema):
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
     result = fields.Dict(
-        allow_none=True, metadata={"description": "summary and per-item review when succeeded"}
+        allow_none=True,
+        metadata={
+            "description": "summary and per-item review when succeeded; per item `dif` (Mantel-Haenszel ETS "
+            "class) and `lr_dif` (chi2, df, p, p_adjusted, flagged), summary `lr_dif` (groups, reference)"
+        },
+    )
+    comparison = fields.Function(
+        _comparison,
+        allow_none=True,
+        metadata={
+            "description": "new estimates against the bank's approved values for the common items: per item "
+            "d_a, d_b, d_c, z_b, robust_z and drift; mean, SD, RMSD and correlation of a and b"
+        },
     )
 
 
 class RunSummaryOut(RunOut):
     class Meta:
-        exclude = ("result",)
+        exclude = ("result", "comparison")
 
 
 class RunDecisionIn(_Strict):
     item = fields.String(required=True)
     decision = fields.String(required=True, validate=validate.OneOf(services.DECISIONS))
     reason = fields.String(load_default=None, allow_none=True)
+
+
+class RunBulkDecisionIn(_Strict):
+    items = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    decision = fields.String(required=True, validate=validate.OneOf(services.DECISIONS))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class BulkDecisionOut(Schema):
+    decision = fields.String()
+    reason = fields.String()
+    items = fields.List(fields.String())
 
 
 def _fail(exc: services.CalibrationError) -> None:
@@ -162,6 +196,7 @@ class RunsView(MethodView):
                 linking=payload["linking"],
                 item_codes=payload["items"],
                 max_iter=payload["max_iter"],
+                lr_dif=payload["lr_dif"],
             )
         except services.CalibrationError as exc:
             _fail(exc)
@@ -208,3 +243,23 @@ def decide(payload: dict[str, Any], run_id: int):
     except services.CalibrationError as exc:
         _fail(exc)
     return run
+
+
+@bp.route("/runs/<int:run_id>/decisions/bulk", methods=["POST"])
+@only_psychometricians
+@bp.arguments(RunBulkDecisionIn)
+@bp.response(200, BulkDecisionOut)
+def decide_bulk(payload: dict[str, Any], run_id: int):
+    """One decision with one reason on several items, all-or-nothing: 422 naming every refused item."""
+    run = _run_or_404(run_id)
+    try:
+        codes = services.decide_many(
+            run,
+            payload["items"],
+            payload["decision"],
+            actor=current_user._get_current_object(),
+            reason=payload["reason"],
+        )
+    except services.CalibrationError as exc:
+        _fail(exc)
+    return {"decision": payload["decision"], "reason": payload["reason"], "items": codes}

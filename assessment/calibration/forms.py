@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, IntegerField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -54,12 +54,25 @@ class RunForm(FlaskForm):
         choices=[SelectChoice(m, LINKING_LABELS[m]) for m in LINKING_METHODS],
     )
     max_iter = IntegerField(_l("Maximum EM iterations"), default=500, validators=[NumberRange(10, 5000)])
+    lr_dif = BooleanField(
+        _l("Likelihood-ratio DIF between the groups (one more calibration per item)"), default=True
+    )
 
 
 class DecisionForm(FlaskForm):
     item = HiddenField(validators=[DataRequired()])
     decision = SelectField(_l("Decision"), choices=[SelectChoice(k, v) for k, v in DECISION_LABELS.items()])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
+
+
+class BulkDecisionForm(FlaskForm):
+    """One decision with one reason on the items ticked in the review table (choices: the run's proposals)."""
+
+    items = SelectMultipleField(_l("Items"), validators=[DataRequired(_l("Tick at least one item."))])
+    decision = SelectField(_l("Decision"), choices=[SelectChoice(k, v) for k, v in DECISION_LABELS.items()])
+    reason = StringField(
+        _l("Reason"), validators=[DataRequired(_l("Give the reason for the decision.")), Length(max=500)]
+    )
 
 
 class ConfirmForm(FlaskForm):

@@ -237,8 +237,12 @@ def start_run(
     item_codes: list[str] | None = None,
     max_iter: int = 500,
     tol: float = 1e-4,
+    lr_dif: bool = True,
 ) -> CalibrationRun:
-    """Queue a calibration of ``dataset`` (all its items unless ``item_codes`` narrows them)."""
+    """Queue a calibration of ``dataset`` (all its items unless ``item_codes`` narrows them).
+
+    ``lr_dif``: with a group column, also test every item for likelihood-ratio DIF (a calibration per item).
+    """
     problems = []
     if knowledge_model not in KNOWLEDGE_MODELS:
         problems.append(f"knowledge model must be one of {list(KNOWLEDGE_MODELS)}, got {knowledge_model!r}")
@@ -270,6 +274,7 @@ def start_run(
             "n_quad": 61,
             "max_iter": max_iter,
             "tol": tol,
+            "lr_dif": bool(lr_dif),
         },
         created_by_id=actor.id,
     )
@@ -310,10 +315,9 @@ def execute_run(run_id: int) -> RunStatus:
     last = [0.0]
     latest: dict[str, Any] = {}
 
-    def progress(iteration: int, log_likelihood: float, max_change: float) -> None:
-        latest.update(iteration=iteration, log_likelihood=float(log_likelihood), max_change=float(max_change))
+    def report(force: bool = False) -> None:
         now = time.monotonic()
-        if now - last[0] < PROGRESS_EVERY:
+        if not force and now - last[0] < PROGRESS_EVERY:
             return
         last[0] = now
         _set(run_id, progress=dict(latest))
@@ -321,6 +325,18 @@ def execute_run(run_id: int) -> RunStatus:
             db.select(CalibrationRun.cancel_requested).where(CalibrationRun.id == run_id)
         ).scalar_one():
             raise CancelledError
+
+    def progress(iteration: int, log_likelihood: float, max_change: float) -> None:
+        # During LR DIF the fits only check for cancellation: the page keeps the main calibration's figures.
+        if "phase" not in latest:
+            latest.update(
+                iteration=iteration, log_likelihood=float(log_likelihood), max_change=float(max_change)
+            )
+        report()
+
+    def phase(name: str, done: int, total: int) -> None:
+        latest.update(phase=name, phase_done=done, phase_total=total)
+        report(force=done == 0)
 
     try:
         matrix = unpack(run.dataset)
@@ -348,6 +364,8 @@ def execute_run(run_id: int) -> RunStatus:
             n_quad=settings["n_quad"],
             max_iter=settings["max_iter"],
             tol=settings["tol"],
+            lr_dif=settings.get("lr_dif", False),  # runs queued before LR DIF existed did without it
+            on_phase=phase,
         )
     except CancelledError:
         db.session.rollback()
@@ -403,26 +421,84 @@ def execute_run(run_id: int) -> RunStatus:
 
 def decide(run: CalibrationRun, item_code: str, decision: str, *, actor: User, reason: str | None) -> None:
     """Approve an item's proposed parameters, keep it in pretest, or retire it, with a reason."""
+    decide_many(run, [item_code], decision, actor=actor, reason=reason)
+
+
+def decide_many(
+    run: CalibrationRun, item_codes: list[str], decision: str, *, actor: User, reason: str | None
+) -> list[str]:
+    """One decision with one reason on several items of a run, all-or-nothing; returns the item codes.
+
+    Every item is checked before anything changes: it must have a proposal in this run, and approving or
+    keeping it in pretest needs the proposal still open; approving also needs an approver other than the
+    proposer (four eyes). Each item gets its own audit events (the bank's, and ``calibration.decision``).
+    """
     if decision not in DECISIONS:
         raise CalibrationError([f"decision must be one of {list(DECISIONS)}, got {decision!r}"])
-    row = next((r for r in (run.result or {}).get("items", []) if r["item_id"] == item_code), None)
-    if row is None or "parameter_set" not in row:
-        raise CalibrationError([f"item {item_code!r} has no proposal in run {run.id}"])
-    proposal = db.session.get(ParameterSet, row["parameter_set"])
+    codes = list(dict.fromkeys(item_codes))
+    if not codes:
+        raise CalibrationError(["choose at least one item"])
+    rows = {r["item_id"]: r for r in (run.result or {}).get("items", [])}
+    problems: list[str] = []
+    proposals: dict[str, ParameterSet] = {}
+    for code in codes:
+        row = rows.get(code)
+        if row is None or "parameter_set" not in row:
+            problems.append(f"item {code!r} has no proposal in run {run.id}")
+            continue
+        proposal = db.session.get(ParameterSet, row["parameter_set"])
+        if proposal is None:
+            problems.append(f"item {code!r}: parameter set {row['parameter_set']} no longer exists")
+            continue
+        proposals[code] = proposal
+        if decision in ("approve", "keep_pretesting") and proposal.status is not ParameterStatus.PROPOSED:
+            problems.append(
+                f"item {code!r}: parameter set {proposal.id} is {proposal.status.value}, not proposed"
+            )
+        elif decision == "approve" and proposal.proposed_by_id == actor.id:
+            problems.append(
+                f"item {code!r}: parameter set {proposal.id}: the psychometrician who proposed it cannot "
+                "approve it (four eyes)"
+            )
+    if problems:
+        raise CalibrationError(problems)
     try:
-        if decision == "approve":
-            bank_services.approve_parameters(proposal, actor=actor, reason=reason)
+        for code in codes:
+            proposal = proposals[code]
             item = proposal.item
-            if item.status is ItemStatus.PRETEST:
-                bank_services.change_status(item, ItemStatus.OPERATIONAL, actor=actor, reason=reason)
-        else:
-            if proposal.status is ParameterStatus.PROPOSED:
-                bank_services.reject_parameters(proposal, actor=actor, reason=reason or decision)
-            if decision == "retire" and proposal.item.status is not ItemStatus.RETIRED:
-                bank_services.change_status(proposal.item, ItemStatus.RETIRED, actor=actor, reason=reason)
+            if decision == "approve":
+                bank_services.approve_parameters(proposal, actor=actor, reason=reason, commit=False)
+                if item.status is ItemStatus.PRETEST:
+                    bank_services.change_status(
+                        item, ItemStatus.OPERATIONAL, actor=actor, reason=reason, commit=False
+                    )
+            else:
+                if proposal.status is ParameterStatus.PROPOSED:
+                    bank_services.reject_parameters(
+                        proposal, actor=actor, reason=reason or decision, commit=False
+                    )
+                if decision == "retire" and item.status is not ItemStatus.RETIRED:
+                    bank_services.change_status(
+                        item, ItemStatus.RETIRED, actor=actor, reason=reason, commit=False
+                    )
+            audit.record(
+                "calibration.decision",
+                actor=actor,
+                target=item,
+                run=run.id,
+                parameter_set=proposal.id,
+                decision=decision,
+                reason=reason,
+                batch=len(codes),
+            )
+        db.session.commit()
     except bank_services.BankError as exc:
         db.session.rollback()
         raise CalibrationError(exc.problems) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    return codes
 
 
 def dataset_from_sessions(session_ids: list[int], *, name: str, actor: User | None) -> ResponseDataset:

@@ -8,6 +8,7 @@ import numpy as np
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from assessment.auth.access import roles_required
 from assessment.auth.models import Role
@@ -16,6 +17,7 @@ from assessment.calibration import jobs, plots, services
 from assessment.calibration.forms import (
     DECISION_LABELS,
     LINKING_LABELS,
+    BulkDecisionForm,
     ConfirmForm,
     DatasetForm,
     DecisionForm,
@@ -25,6 +27,7 @@ from assessment.calibration.forms import (
 from assessment.calibration.models import CalibrationRun, ResponseDataset, RunStatus
 from assessment.extensions import db
 from item_bank.irt.models import ItemParameters
+from item_bank.review import DRIFT_Z, bank_comparison
 
 bp = Blueprint("calibration", __name__, url_prefix="/calibration")
 only_psychometricians = roles_required(Role.PSYCHOMETRICIAN)
@@ -146,6 +149,7 @@ def run_start():
             sjt_model=form.sjt_model.data,
             linking=form.linking.data,
             max_iter=form.max_iter.data,
+            lr_dif=form.lr_dif.data,
         )
     except services.CalibrationError as exc:
         for problem in exc.problems:
@@ -186,19 +190,77 @@ def run_cancel(run_id: int):
     return redirect(url_for("calibration.run_detail", run_id=run.id))
 
 
-def _estimates(result: dict[str, Any]) -> ItemParameters:
-    rows = result["items"]
-    width = max(len(r["b"]) for r in rows)
+def _parameters(rows: list[dict[str, Any]], prefix: str = "") -> ItemParameters:
+    """Rows of a stored review (``a``, ``b``, ``c``, ``model``, or ``bank_a``... with ``prefix="bank_"``)."""
+    model = "bank_model" if prefix else "model"
+    width = max(len(r[f"{prefix}b"]) for r in rows)
     b = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
-        b[i, : len(r["b"])] = [np.nan if v is None else v for v in r["b"]]
+        b[i, : len(r[f"{prefix}b"])] = [np.nan if v is None else v for v in r[f"{prefix}b"]]
     return ItemParameters.from_arrays(
         [r["item_id"] for r in rows],
-        [r["model"] for r in rows],
-        [r["a"] for r in rows],
+        [r[model] for r in rows],
+        [r[f"{prefix}a"] for r in rows],
         b,
-        [r["c"] for r in rows],
+        [r[f"{prefix}c"] for r in rows],
     )
+
+
+def _estimates(result: dict[str, Any]) -> ItemParameters:
+    return _parameters(result["items"])
+
+
+def _comparison_charts(params: ItemParameters, comparison: dict[str, Any]) -> dict[str, Any]:
+    """Per common item the new expected score curve over the bank's; scatters of new against bank a and b."""
+    common = comparison["items"]
+    if not common:
+        return {}
+    bank = _parameters(common, prefix="bank_")
+    overlays = {
+        row["item_id"]: plots.expected_score_comparison(
+            params,
+            bank,
+            row["item_id"],
+            title=_("%(code)s: new and bank expected score", code=row["item_id"]),
+            x_label=_("Ability (theta)"),
+            y_label=_("Expected score"),
+            new_label=_("this run"),
+            bank_label=_("bank (approved)"),
+        )
+        for row in common
+    }
+    free = [row for row in common if not row["anchored"]]
+    b_points = [
+        plots.Point(
+            row["item_id"] if len(row["d_b"]) == 1 else f"{row['item_id']} b{k + 1}",
+            row["bank_b"][k],
+            row["b"][k],
+            highlighted=row["robust_z"][k] is not None and abs(row["robust_z"][k]) > DRIFT_Z,
+        )
+        for row in free
+        for k in range(len(row["d_b"]))
+        if row["d_b"][k] is not None
+    ]
+    a_points = [plots.Point(row["item_id"], row["bank_a"], row["a"]) for row in free if row["a"] is not None]
+    charts: dict[str, Any] = {"overlays": overlays}
+    if b_points:
+        charts["b"] = plots.scatter_chart(
+            b_points,
+            title=_("Difficulty b: new against bank"),
+            x_label=_("bank b"),
+            y_label=_("new b"),
+            identity_label=_("identity (new = bank)"),
+            highlight_label=_("drift (|robust z| > %(z)s)", z=DRIFT_Z),
+        )
+    if a_points:
+        charts["a"] = plots.scatter_chart(
+            a_points,
+            title=_("Discrimination a: new against bank"),
+            x_label=_("bank a"),
+            y_label=_("new a"),
+            identity_label=_("identity (new = bank)"),
+        )
+    return charts
 
 
 @bp.route("/runs/<int:run_id>")
@@ -230,12 +292,17 @@ def run_detail(run_id: int):
             for row in run.result["items"]
             if "parameter_set" in row
         }
+        comparison = bank_comparison(run.result["items"])
         context.update(
             result=run.result,
             charts=charts,
+            comparison=comparison,
+            comparison_charts=_comparison_charts(params, comparison),
+            drift_z=DRIFT_Z,
             proposals=proposals,
             decision_labels=DECISION_LABELS,
             decision_form=DecisionForm(),
+            bulk_form=BulkDecisionForm(),
             is_creator=run.created_by_id == current_user.id,
             test_information=plots.information_chart(
                 params,
@@ -291,3 +358,39 @@ def run_decide(run_id: int):
                 "info",
             )
     return redirect(url_for("calibration.run_detail", run_id=run.id, _anchor=f"item-{form.item.data}"))
+
+
+@bp.route("/runs/<int:run_id>/decisions/bulk", methods=["POST"])
+@only_psychometricians
+def run_decide_bulk(run_id: int):
+    """One decision with one reason on every ticked item, all-or-nothing (approving still needs four eyes)."""
+    run = _run_or_404(run_id)
+    form = BulkDecisionForm()
+    rows = (run.result or {}).get("items", []) if run.status is RunStatus.SUCCEEDED else []
+    form.items.choices = [SelectChoice(r["item_id"], r["item_id"]) for r in rows if "parameter_set" in r]
+    if not form.validate_on_submit():
+        for name, errors in form.errors.items():
+            label = getattr(form, name).label.text if hasattr(form, name) else name
+            flash(f"{label}: {' '.join(str(e) for e in errors)}", "error")
+        return redirect(url_for("calibration.run_detail", run_id=run.id, _anchor="decisions"))
+    try:
+        codes = services.decide_many(
+            run,
+            form.items.data,
+            form.decision.data,
+            actor=current_user._get_current_object(),
+            reason=form.reason.data,
+        )
+    except services.CalibrationError as exc:
+        flash(_("Nothing was changed:") + " " + "; ".join(exc.problems), "error")
+    else:
+        flash(
+            _(
+                "%(decision)s recorded for %(n)d items: %(codes)s.",
+                decision=DECISION_LABELS[form.decision.data],
+                n=len(codes),
+                codes=", ".join(codes),
+            ),
+            "info",
+        )
+    return redirect(url_for("calibration.run_detail", run_id=run.id, _anchor="decisions"))

@@ -18,7 +18,7 @@ from assessment.delivery import services
 from assessment.delivery.clock import db_now
 from assessment.delivery.models import Attempt, AttemptState, Registration
 from assessment.delivery.presenter import sitting_view
-from assessment.delivery.schemas import AnswerIn, CheckInIn, SaveOut, SignalIn, SittingOut
+from assessment.delivery.schemas import AnswerIn, CheckInIn, NextIn, SaveOut, SignalIn, SittingOut
 from assessment.extensions import db
 
 bp = Blueprint("api_sitting", __name__, url_prefix="/api/v1/sitting", description="The candidate's sitting")
@@ -144,6 +144,29 @@ def finish_section(position: int):
     try:
         services.finish_section(
             attempt, position, client_token=request.headers.get(TOKEN_HEADER), now=db_now()
+        )
+    except services.DeliveryError as exc:
+        _fail(exc)
+    return _view(attempt)
+
+
+@bp.route("/sections/<int:position>/next", methods=["POST"])
+@only_candidates
+@bp.arguments(NextIn)
+@bp.response(200, SittingOut)
+def next_question(payload: dict[str, Any], position: int):
+    """Adaptive sections: commit the saved answer to the current question and get the next one.
+
+    There is no going back. A retry of the same call is safe: it answers with the same next question.
+    """
+    attempt = current_attempt()
+    try:
+        services.next_question(
+            attempt,
+            position,
+            client_token=request.headers.get(TOKEN_HEADER),
+            item=payload["item"],
+            now=db_now(),
         )
     except services.DeliveryError as exc:
         _fail(exc)

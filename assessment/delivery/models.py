@@ -12,7 +12,7 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from assessment.auth.models import User, utcnow
@@ -180,6 +180,10 @@ class AttemptSection(db.Model):
     started_at: Mapped[datetime | None]
     submitted_at: Mapped[datetime | None]
     submitted_by: Mapped[str | None] = mapped_column(String(20))  # candidate | server | proctor
+    # adaptive sections: the CATSession state (items, responses, pending item, pretest plan) and a step
+    # counter that every selection moves by a conditional update, so that two Next calls cannot both select
+    adaptive_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    adaptive_step: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     attempt: Mapped[Attempt] = relationship(back_populates="sections")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import selectinload
+
 from assessment.bank.models import Item, ItemVersion
 from assessment.delivery.models import Attempt, AttemptState, CurrentAnswer, SectionState
 from assessment.extensions import db
@@ -23,6 +25,14 @@ def _in_language(texts: dict[str, Any], language: str) -> Any:
     return next(iter(texts.values()), None)
 
 
+def _shown(planned: dict[str, Any], state: dict[str, Any] | None, section_state: SectionState) -> list[str]:
+    """The items of a section as the candidate has met them (an adaptive one: those shown so far)."""
+    if planned.get("mode") != "cat" or section_state is SectionState.SUBMITTED:
+        return list(planned.get("items", []))
+    state = state or {}
+    return [*state.get("items", []), *([state["pending"]] if state.get("pending") else [])]
+
+
 def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict[str, Any]:
     registration = attempt.registration
     definition = registration.session.definition
@@ -30,13 +40,15 @@ def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict
     sections = []
     for timing, section in zip(attempt.sections, definition.sections, strict=True):
         planned = (attempt.form.get("sections") or [{}] * len(definition.sections))[timing.position]
+        adaptive = planned.get("mode") == "cat"
         sections.append(
             {
                 "position": timing.position,
                 "title": _in_language(section.title, language) or "",
                 "state": timing.state.value,
-                "allow_review": section.allow_review,
-                "n_items": len(planned.get("items", [])),
+                "allow_review": section.allow_review and not adaptive,
+                "adaptive": adaptive,
+                "n_items": len(_shown(planned, timing.adaptive_state, timing.state)),
                 "remaining_seconds": timing.remaining_seconds(now),
             }
         )
@@ -50,6 +62,7 @@ def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict
         "current_section": attempt.current_section,
         "remaining_seconds": None,
         "grace_seconds": grace_seconds,
+        "question_number": None,
         "sections": sections,
         "items": [],
     }
@@ -60,10 +73,24 @@ def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict
         return view
     view["remaining_seconds"] = timing.remaining_seconds(now)
     planned = attempt.form["sections"][timing.position]
-    codes = planned["items"]
+    codes = _shown(planned, timing.adaptive_state, timing.state)
+    if planned.get("mode") == "cat":
+        # only the current question: the rest of the pool, theta and the plan never leave the server
+        codes = codes[-1:] if (timing.adaptive_state or {}).get("pending") else []
+        view["question_number"] = len((timing.adaptive_state or {}).get("items", [])) + 1
     permutations = planned.get("permutations", {})
     items = {i.code: i for i in db.session.execute(db.select(Item).where(Item.code.in_(codes))).scalars()}
     pinned = attempt.form.get("versions", {})
+    # The versions shown, read in one statement: every candidate's page re-reads this view every few
+    # seconds, and one query per item was most of its cost (bench/http).
+    versions = {
+        v.id: v
+        for v in db.session.execute(
+            db.select(ItemVersion)
+            .where(ItemVersion.id.in_([pinned[code] for code in codes if code in pinned]))
+            .options(selectinload(ItemVersion.stimulus))
+        ).scalars()
+    }
     answers = {
         a.item_code: a
         for a in db.session.execute(
@@ -73,7 +100,7 @@ def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict
         ).scalars()
     }
     for code in codes:
-        version = db.session.get(ItemVersion, pinned[code]) if code in pinned else items[code].current
+        version = versions[pinned[code]] if code in pinned else items[code].current
         text = _in_language(version.content, language)
         stimulus = None
         if version.stimulus is not None:

@@ -37,6 +37,14 @@ class AnswerIn(_Strict):
     )
 
 
+class NextIn(_Strict):
+    item = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "the adaptive question on screen, whose saved answer is committed"},
+    )
+
+
 class SaveOut(Schema):
     item = fields.String()
     seq = fields.Integer()
@@ -73,7 +81,8 @@ class SectionOut(Schema):
     title = fields.String()
     state = fields.String()
     allow_review = fields.Boolean()
-    n_items = fields.Integer()
+    adaptive = fields.Boolean(metadata={"description": "one question at a time, no going back"})
+    n_items = fields.Integer(metadata={"description": "adaptive sections: the questions shown so far"})
     remaining_seconds = fields.Float()
 
 
@@ -89,5 +98,8 @@ class SittingOut(Schema):
         allow_none=True, metadata={"description": "of the open section, by the server"}
     )
     grace_seconds = fields.Integer()
+    question_number = fields.Integer(
+        allow_none=True, metadata={"description": "adaptive sections: the number of the question shown"}
+    )
     sections = fields.List(fields.Nested(SectionOut))
     items = fields.List(fields.Nested(SittingItemOut))

@@ -8,6 +8,7 @@ checked against the clock, so that a save and a proctor's pause are strictly ord
 
 from __future__ import annotations
 
+import copy
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from assessment.audit import services as audit
 from assessment.auth.models import User
 from assessment.bank import repository
 from assessment.bank.models import Item, ItemFamily, ItemStatus, ItemVersion
+from assessment.delivery import adaptive
 from assessment.delivery.models import (
     AnswerEvent,
     Attempt,
@@ -101,8 +103,13 @@ def create_definition(
                 Blueprint.from_dict(spec.get("config", {}).get("blueprint", {}))
             except AssemblyError as exc:
                 problems.append(f"section {position + 1}: {exc}")
-        if SelectionMode(spec["mode"]) is SelectionMode.CAT and spec.get("allow_review", False):
-            problems.append(f"section {position + 1}: adaptive sections cannot allow review")
+        if SelectionMode(spec["mode"]) is SelectionMode.CAT:
+            if spec.get("allow_review", False):
+                problems.append(f"section {position + 1}: adaptive sections cannot allow review")
+            try:
+                adaptive.design_of(spec.get("config", {}))
+            except AssemblyError as exc:
+                problems.append(f"section {position + 1}: {exc}")
     if problems:
         raise DeliveryError("; ".join(problems))
     definition = ExamDefinition(
@@ -206,19 +213,27 @@ def assemble(attempt: Attempt) -> None:
         return
     form: dict[str, Any] = {"sections": []}
     codes: list[str] = []
+    pinned: dict[str, int] = {}
     rng = np.random.default_rng(secrets.randbits(64))
     for section in attempt.registration.session.definition.sections:
+        if section.mode is SelectionMode.CAT:
+            try:
+                planned, pool_pins, state = adaptive.plan(section.family, section.config, rng)
+            except AssemblyError as exc:
+                raise DeliveryError(f"section {section.position + 1}: {exc}") from None
+            form["sections"].append(planned)
+            pinned.update(pool_pins)
+            attempt.sections[section.position].adaptive_state = state
+            continue
         if section.mode is SelectionMode.FIXED:
             pretest = list(section.config.get("pretest", []))
             items = list(section.config["items"]) + pretest
-        elif section.mode is SelectionMode.LOFT:
+        else:
             built = _assemble_loft(section, rng)
             items, pretest = list(built.item_ids), list(built.pretest)
-        else:
-            raise DeliveryError(f"section {section.position + 1}: adaptive delivery is not available yet")
         form["sections"].append({"items": items, "pretest": pretest, "permutations": {}})
         codes.extend(code for code in items if code not in pretest)
-    all_codes = [code for section in form["sections"] for code in section["items"]]
+    all_codes = [code for section in form["sections"] for code in _presentable(section)]
     rows = {i.code: i for i in db.session.execute(db.select(Item).where(Item.code.in_(all_codes))).scalars()}
     # the versions the candidate is shown, whatever the bank does meanwhile
     form["versions"] = {code: item.current.id for code, item in rows.items()}
@@ -230,10 +245,17 @@ def assemble(attempt: Attempt) -> None:
                 code: list(
                     shuffle_options(len(next(iter(rows[code].current.content.values()))["options"]), rng)
                 )
-                for code in planned["items"]
+                for code in _presentable(planned)
             }
     attempt.form = form
-    attempt.pinned_parameters = _pin_parameters(codes)
+    attempt.pinned_parameters = {**_pin_parameters(codes), **pinned}
+
+
+def _presentable(planned: dict[str, Any]) -> list[str]:
+    """Every item the section may show: its form, or for an adaptive section its whole pool."""
+    if planned.get("mode") == "cat":
+        return [*planned["pool"]["items"], *planned["pool"]["pretest"]]
+    return list(planned["items"])
 
 
 def _assemble_loft(section: ExamSection, rng: np.random.Generator) -> Form:
@@ -263,8 +285,10 @@ def _assemble_loft(section: ExamSection, rng: np.random.Generator) -> Form:
 
 
 def _locked_section(attempt_id: int, position: int) -> AttemptSection:
-    query = db.select(AttemptSection).where(
-        AttemptSection.attempt_id == attempt_id, AttemptSection.position == position
+    query = (
+        db.select(AttemptSection)
+        .where(AttemptSection.attempt_id == attempt_id, AttemptSection.position == position)
+        .execution_options(populate_existing=True)
     )
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
@@ -304,7 +328,10 @@ def heartbeat(attempt: Attempt, client_token: str | None, *, now: datetime) -> N
     proctor's grid, rare enough that a full room's heartbeats cost little.
     """
     _require_client(attempt, client_token)
-    _touch(attempt.id, now)
+    seen = attempt.last_seen_at
+    if seen is None or seen < now - timedelta(seconds=HEARTBEAT_WRITE_SECONDS):
+        # not even an UPDATE that matches nothing: on SQLite it takes the database's one write lock
+        _touch(attempt.id, now)
     db.session.commit()
 
 
@@ -357,7 +384,9 @@ def start(attempt: Attempt, client_token: str, *, now: datetime) -> None:
     db.session.commit()
 
 
-def _open_section(attempt_id: int, position: int, now: datetime) -> None:
+def _open_section(
+    attempt_id: int, position: int, now: datetime, rng: np.random.Generator | None = None
+) -> None:
     db.session.execute(
         update(AttemptSection)
         .where(
@@ -368,20 +397,42 @@ def _open_section(attempt_id: int, position: int, now: datetime) -> None:
         .values(state=SectionState.OPEN, started_at=now)
     )
     db.session.execute(update(Attempt).where(Attempt.id == attempt_id).values(current_section=position))
-    _count_exposure(attempt_id, position)
-
-
-def _count_exposure(attempt_id: int, position: int) -> None:
-    """The section's items are now administered: count them, and freeze the versions shown (never edited)."""
     form = db.session.get(Attempt, attempt_id).form
-    codes = form["sections"][position]["items"]
+    if form["sections"][position].get("mode") == "cat":
+        # an adaptive section counts its items one by one, as they are selected
+        section = _locked_section(attempt_id, position)
+        _select_next(
+            attempt_id,
+            position,
+            (section.adaptive_state, section.adaptive_step),
+            None,
+            rng or np.random.default_rng(secrets.randbits(64)),
+        )
+    else:
+        _count_exposure(form, form["sections"][position]["items"])
+
+
+def _count_exposure(form: dict[str, Any], codes: Sequence[str]) -> None:
+    """These items are now administered: count them, and freeze the versions shown (never edited)."""
     versions = [form["versions"][code] for code in codes if code in form.get("versions", {})]
+    # Every candidate of a room bumps the same counters when they press Start together: take the row locks
+    # in one order (by id) first, so that they queue instead of deadlocking (PostgreSQL aborted 2 of 200
+    # Starts with "deadlock detected" in bench/http before this; SQLite ignores FOR UPDATE).
+    item_ids = db.session.execute(
+        db.select(Item.id).where(Item.code.in_(codes)).order_by(Item.id).with_for_update()
+    ).scalars()
     db.session.execute(
-        update(Item).where(Item.code.in_(codes)).values(times_administered=Item.times_administered + 1)
+        update(Item).where(Item.id.in_(list(item_ids))).values(times_administered=Item.times_administered + 1)
     )
+    version_ids = db.session.execute(
+        db.select(ItemVersion.id)
+        .where(ItemVersion.id.in_(versions))
+        .order_by(ItemVersion.id)
+        .with_for_update()
+    ).scalars()
     db.session.execute(
         update(ItemVersion)
-        .where(ItemVersion.id.in_(versions))
+        .where(ItemVersion.id.in_(list(version_ids)))
         .values(times_administered=ItemVersion.times_administered + 1)
     )
 
@@ -462,7 +513,14 @@ def save_answer(
         _finish(attempt.id, section.position, by="server", now=now)
         raise TimeIsUp("time is up for this section")
     planned = attempt.form["sections"][section.position]
-    if item not in planned["items"]:
+    if planned.get("mode") == "cat":
+        if flagged is not None:
+            db.session.rollback()
+            raise DeliveryError("adaptive sections have no flags")
+        if item != (section.adaptive_state or {}).get("pending"):
+            db.session.rollback()
+            raise Conflict(f"item {item!r} is not the current question of this adaptive section")
+    elif item not in planned["items"]:
         db.session.rollback()
         raise DeliveryError(f"item {item!r} is not in the open section")
     permutation = planned.get("permutations", {}).get(item)
@@ -550,6 +608,8 @@ def _finish(attempt_id: int, position: int, *, by: str, now: datetime) -> bool:
         db.session.rollback()
         return False
     attempt = db.session.get(Attempt, attempt_id)
+    if attempt.form["sections"][position].get("mode") == "cat":
+        _close_adaptive(attempt, position)
     _score(attempt_id, position, now)
     if position + 1 < len(attempt.sections):
         _open_section(attempt_id, position + 1, now)
@@ -583,6 +643,148 @@ def finish_section(attempt: Attempt, position: int, *, client_token: str | None,
     """The candidate ends a section; True for the call that closed it, False if it was already closed."""
     _require_client(attempt, client_token)
     return _finish(attempt.id, position, by="candidate", now=now)
+
+
+# Adaptive sections ---------------------------------------------------------------------------------------
+
+
+def next_question(
+    attempt: Attempt,
+    position: int,
+    *,
+    client_token: str | None,
+    item: str,
+    now: datetime,
+    rng: np.random.Generator | None = None,
+) -> bool:
+    """Commit the saved answer to the adaptive section's current question and select the next one.
+
+    Theta is updated and the next item selected in the same transaction, behind the section's row lock and a
+    conditional update of its step counter; the section closes (and is scored) when the stopping rule
+    fires. Returns True for the call that committed ``item``; a retried call (``item`` already committed)
+    changes nothing and returns False, so that it answers with the same next question.
+    """
+    _require_client(attempt, client_token)
+    if not 0 <= position < len(attempt.sections):
+        raise DeliveryError(f"there is no section {position + 1}")
+    section = _locked_section(attempt.id, position)
+    db.session.refresh(attempt)
+    if attempt.form["sections"][position].get("mode") != "cat":
+        db.session.rollback()
+        raise DeliveryError(f"section {position + 1} is not adaptive")
+    state = section.adaptive_state or {}
+    if item in state.get("items", []):
+        db.session.rollback()
+        return False
+    if attempt.state is AttemptState.PAUSED:
+        db.session.rollback()
+        raise Conflict("the sitting is paused by the proctor")
+    if (
+        attempt.state is not AttemptState.IN_PROGRESS
+        or section.state is not SectionState.OPEN
+        or attempt.current_section != position
+    ):
+        db.session.rollback()
+        raise TimeIsUp("this section is closed")
+    if now > section.deadline() + grace():
+        db.session.rollback()
+        _finish(attempt.id, position, by="server", now=now)
+        raise TimeIsUp("time is up for this section")
+    if item != state.get("pending"):
+        db.session.rollback()
+        raise Conflict(f"item {item!r} is not the current question of this adaptive section")
+    answer = db.session.execute(
+        db.select(CurrentAnswer)
+        .where(CurrentAnswer.attempt_id == attempt.id, CurrentAnswer.item_code == item)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    bank_item = db.session.execute(db.select(Item).where(Item.code == item)).scalar_one()
+    version = db.session.get(ItemVersion, attempt.form["versions"][item])
+    score = adaptive.category_score(
+        bank_item,
+        version,
+        answer.response if answer else None,
+        pretest=item in attempt.form["sections"][position]["pretest"],
+    )
+    won, following = _select_next(
+        attempt.id,
+        position,
+        (state, section.adaptive_step),
+        (item, score),
+        rng or np.random.default_rng(secrets.randbits(64)),
+    )
+    if not won:
+        db.session.rollback()
+        return False
+    _touch(attempt.id, now)
+    if following is None:
+        return _finish(attempt.id, position, by="candidate", now=now)
+    db.session.commit()
+    return True
+
+
+def _select_next(
+    attempt_id: int,
+    position: int,
+    seen: tuple[dict[str, Any] | None, int],
+    committed: tuple[str, int] | None,
+    rng: np.random.Generator,
+) -> tuple[bool, str | None]:
+    """Record ``committed`` (item, category score) in the session state ``seen`` (state, step), select the
+    next item and store the session by one conditional update on the step counter: if another call moved
+    the step since ``seen`` was read, nothing is written. Returns whether it won and the next item (None:
+    the section is over)."""
+    state, step = seen
+    attempt = db.session.get(Attempt, attempt_id)
+    planned = attempt.form["sections"][position]
+    config = attempt.registration.session.definition.sections[position].config
+    session = adaptive.restore(planned, attempt.pinned_parameters, config, state)
+    shown = session.pending
+    if committed is not None:
+        session.record(*committed)
+    following = session.next_item(rng)
+    won = db.session.execute(
+        update(AttemptSection)
+        .where(
+            AttemptSection.attempt_id == attempt_id,
+            AttemptSection.position == position,
+            AttemptSection.adaptive_step == step,
+        )
+        .values(adaptive_state=session.to_dict(), adaptive_step=step + 1)
+    ).rowcount
+    if won and following is not None and following != shown:
+        _count_exposure(attempt.form, [following])
+    return bool(won), following
+
+
+def _close_adaptive(attempt: Attempt, position: int) -> None:
+    """Write the administered items into the form, so that scoring (and any rescore) reads exactly them.
+
+    The question on screen when the section closed counts only if its answer was saved: an acknowledged
+    answer is never lost, and a question that appeared as time ran out is not held against the candidate.
+    """
+    state = (
+        db.session.execute(
+            db.select(AttemptSection.adaptive_state).where(
+                AttemptSection.attempt_id == attempt.id, AttemptSection.position == position
+            )
+        ).scalar_one()
+        or {}
+    )
+    administered = list(state.get("items", []))
+    pending = state.get("pending")
+    if pending:
+        answered = db.session.execute(
+            db.select(CurrentAnswer.response).where(
+                CurrentAnswer.attempt_id == attempt.id, CurrentAnswer.item_code == pending
+            )
+        ).scalar_one_or_none()
+        if answered is not None:
+            administered.append(pending)
+    form = copy.deepcopy(attempt.form)
+    form["sections"][position]["items"] = administered
+    attempt.form = form
+    db.session.flush()
 
 
 def finalize_overdue(*, now: datetime) -> int:
@@ -708,6 +910,12 @@ def terminate(attempt: Attempt, *, actor: User, reason: str, now: datetime) -> N
     if not won:
         db.session.rollback()
         raise Conflict("the sitting has already ended")
+    for section in attempt.sections:
+        if (
+            section.state is SectionState.OPEN
+            and attempt.form["sections"][section.position].get("mode") == "cat"
+        ):
+            _close_adaptive(attempt, section.position)  # what was administered stays on record
     db.session.execute(
         update(AttemptSection)
         .where(AttemptSection.attempt_id == attempt.id, AttemptSection.state == SectionState.OPEN)

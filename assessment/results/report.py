@@ -14,6 +14,7 @@ from typing import Any
 
 import font_roboto
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from fpdf import FPDF
 
 from assessment.results import campaigns
@@ -152,7 +153,15 @@ def _ranking_pages(pdf: FPDF, standing: campaigns.Standing, *, show_names: bool)
         )
     _table(
         pdf,
-        [_("Rank"), _("Rank range"), _("Candidate"), _("Composite"), _("SE"), _("Band"), _("At the cut")],
+        [
+            pgettext("ranking", "Rank"),
+            _("Rank range"),
+            _("Candidate"),
+            _("Composite"),
+            _("SE"),
+            _("Band"),
+            _("At the cut"),
+        ],
         table,
         (12, 18, 40, 20, 14, 34, 32),
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -215,7 +216,7 @@ def enrol(campaign_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     added = campaigns.enrol_from_sessions(campaign, actor=_actor(), now=db_now())
-    flash(_("%(n)d candidates enrolled.", n=len(added)), "success")
+    flash(ngettext("%(num)d candidate enrolled.", "%(num)d candidates enrolled.", len(added)), "success")
     return redirect(url_for("results.detail", campaign_id=campaign.id))
 
 
@@ -317,7 +318,14 @@ def rescore(campaign_id: int, stage_id: int):
         except campaigns.CampaignError as exc:
             flash(str(exc), "error")
         else:
-            flash(_("%(n)d sittings rescored; the earlier results are kept.", n=n), "success")
+            flash(
+                ngettext(
+                    "%(num)d sitting rescored; the earlier results are kept.",
+                    "%(num)d sittings rescored; the earlier results are kept.",
+                    n,
+                ),
+                "success",
+            )
     return redirect(url_for("results.stage", campaign_id=campaign.id, stage_id=row.id))
 
 
@@ -333,7 +341,14 @@ def release(campaign_id: int):
         except campaigns.CampaignError as exc:
             flash(str(exc), "error")
         else:
-            flash(_("Results released to %(n)d candidates.", n=len(done.reports)), "success")
+            flash(
+                ngettext(
+                    "Results released to %(num)d candidate.",
+                    "Results released to %(num)d candidates.",
+                    len(done.reports),
+                ),
+                "success",
+            )
     return redirect(url_for("results.detail", campaign_id=campaign.id))
 
 

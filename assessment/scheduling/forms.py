@@ -58,6 +58,26 @@ LANGUAGE_CHOICES = [SelectChoice(code, name) for code, name in LANGUAGES.items()
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
+SELECTION_LABELS = {
+    "max_info": _l("most informative question"),
+    "randomesque": _l("one of the 5 most informative, at random"),
+    "sympson_hetter": _l("most informative, with exposure control"),
+}
+
+
+def parse_targets(text: str | None) -> dict[str, int]:
+    """Content targets written as "civil: 4, criminal: 3" (categories and their item counts)."""
+    targets: dict[str, int] = {}
+    for part in re.split(r"[,;\n]+", text or ""):
+        if not part.strip():
+            continue
+        match = re.fullmatch(r"\s*([\w-]+)\s*[:=]\s*(\d+)\s*", part)
+        if match is None:
+            raise ValueError(part.strip())
+        targets[match.group(1)] = int(match.group(2))
+    return targets
+
+
 def split_codes(text: str | None) -> list[str]:
     """Item codes separated by spaces, commas, semicolons or new lines, in the order given."""
     return [code for code in re.split(r"[\s,;]+", text or "") if code]
@@ -74,6 +94,11 @@ class SectionForm(FlaskForm):
     title_en = StringField(_l("Title in English"), validators=[Optional(), Length(max=200)])
     family = SelectField(
         _l("Item family"), choices=[SelectChoice(k, v) for k, v in FAMILY_LABELS.items()], default="knowledge"
+    )
+    mode = SelectField(
+        _l("Delivery"),
+        choices=[SelectChoice(m.value, MODE_LABELS[m]) for m in (SelectionMode.FIXED, SelectionMode.CAT)],
+        default=SelectionMode.FIXED.value,
     )
     minutes = IntegerField(
         _l("Time limit, minutes"),
@@ -93,12 +118,36 @@ class SectionForm(FlaskForm):
         validators=[Optional(), Length(max=20000)],
         render_kw={"rows": 2},
     )
+    max_length = IntegerField(
+        _l("Adaptive: at most this many questions"),
+        validators=[Optional(), NumberRange(min=1, max=500)],
+        widget=NumberInput(min=1),
+    )
+    target_se = FloatField(
+        _l("Adaptive: stop once the standard error is at most"),
+        validators=[Optional(), NumberRange(min=0.05, max=2.0)],
+        widget=NumberInput(step="0.01", min=0.05, max=2.0),
+    )
+    selection = SelectField(
+        _l("Adaptive: how the next question is chosen"),
+        choices=[SelectChoice(k, v) for k, v in SELECTION_LABELS.items()],
+        default="max_info",
+    )
+    content_targets = TextAreaField(
+        _l("Adaptive: content targets"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l(
+            'Domains or competences with their share in questions, e.g. "civil: 4, criminal: 3"; leave '
+            "empty for no content balancing."
+        ),
+        render_kw={"rows": 2},
+    )
     shuffle_options = BooleanField(_l("Shuffle the options"))
     allow_review = BooleanField(_l("Allow review (flag items and go back)"), default=True)
 
     def is_blank(self) -> bool:
         texts = [getattr(self, f"title_{lang}").data for lang in SECTION_LANGUAGES]
-        texts += [self.items.data, self.pretest.data]
+        texts += [self.items.data, self.pretest.data, self.content_targets.data]
         return not any((t or "").strip() for t in texts) and self.minutes.data is None
 
     def titles(self) -> dict[str, str]:
@@ -128,9 +177,34 @@ class DefinitionForm(FlaskForm):
             if section.minutes.data is None and not section.minutes.errors:
                 section.minutes.errors.append(_l("Give the time limit in minutes."))
                 ok = False
-            if not split_codes(section.items.data):
+            if section.mode.data == SelectionMode.CAT.value:
+                if not self._validate_adaptive(section):
+                    # FieldList lists only the entries that failed their own validators: add this one
+                    self.sections.errors.append(section.errors)
+                    ok = False
+            elif not split_codes(section.items.data):
                 section.items.errors.append(_l("A fixed section needs at least one item."))
                 ok = False
+        return ok
+
+    @staticmethod
+    def _validate_adaptive(section: SectionForm) -> bool:
+        ok = True
+        if split_codes(section.items.data) or split_codes(section.pretest.data):
+            section.items.errors.append(
+                _l("An adaptive section chooses its own items: leave the lists empty.")
+            )
+            ok = False
+        if section.max_length.data is None and not section.max_length.errors:
+            section.max_length.errors.append(_l("Give the largest number of questions."))
+            ok = False
+        try:
+            parse_targets(section.content_targets.data)
+        except ValueError as exc:
+            section.content_targets.errors.append(
+                _l("Write each target as category: number, not %(part)s.", part=str(exc))
+            )
+            ok = False
         return ok
 
     def section_specs(self) -> list[dict[str, Any]]:
@@ -138,21 +212,35 @@ class DefinitionForm(FlaskForm):
         specs = []
         for entry in self.used_sections():
             section = entry.form
+            adaptive = section.mode.data == SelectionMode.CAT.value
             config: dict[str, Any] = {"items": split_codes(section.items.data)}
             if pretest := split_codes(section.pretest.data):
                 config["pretest"] = pretest
+            if adaptive:
+                config = _adaptive_config(section)
             specs.append(
                 {
                     "title": section.titles(),
                     "family": section.family.data,
                     "time_limit_seconds": section.minutes.data * 60,
-                    "mode": SelectionMode.FIXED.value,
+                    "mode": section.mode.data,
                     "config": config,
                     "shuffle_options": section.shuffle_options.data,
-                    "allow_review": section.allow_review.data,
+                    "allow_review": section.allow_review.data and not adaptive,
                 }
             )
         return specs
+
+
+def _adaptive_config(section: SectionForm) -> dict[str, Any]:
+    """The section's CAT design (:class:`item_bank.assembly.CATDesign` as a dict)."""
+    stop: dict[str, float] = {"max_length": section.max_length.data}
+    if section.target_se.data is not None:
+        stop["target_se"] = section.target_se.data
+    config: dict[str, Any] = {"selection": section.selection.data, "stop": stop}
+    if targets := parse_targets(section.content_targets.data):
+        config["blueprint"] = {"counts": targets}
+    return config
 
 
 class SessionForm(FlaskForm):

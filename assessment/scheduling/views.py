@@ -12,10 +12,14 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
+from assessment.access_codes import services as access_code_services
+from assessment.access_codes.forms import IssueCodesForm
+from assessment.access_codes.models import AccessCode
 from assessment.auth.access import roles_required
 from assessment.auth.models import Role, User
 from assessment.bank.models import Item, ItemStatus
 from assessment.delivery import services as delivery
+from assessment.delivery.clock import db_now
 from assessment.delivery.models import (
     Attempt,
     AttemptState,
@@ -367,3 +371,59 @@ def registration(registration_id: int):
     return render_template(
         "scheduling/registration.html", registration=row, form=form, started=started
     ), 422 if form.errors else 200
+
+
+# Access codes ----------------------------------------------------------------------------------------------
+
+
+@bp.route("/sessions/<int:session_id>/access-codes", methods=["GET", "POST"])
+@roles_required(ADMINISTRATOR)
+def access_codes(session_id: int):
+    """Issue one-time access codes to a session's candidates; the codes are shown once, then only hashed."""
+    session = _get_or_404(ExamSession, session_id)
+    registrations = (
+        db.session.execute(
+            db.select(Registration)
+            .where(Registration.session_id == session.id)
+            .options(selectinload(Registration.candidate), selectinload(Registration.attempt))
+            .order_by(Registration.candidate_code)
+        )
+        .scalars()
+        .all()
+    )
+    form = IssueCodesForm()
+    form.registrations.choices = [(r.id, r.candidate_code) for r in registrations]
+    issued, status = None, 200
+    if form.validate_on_submit():
+        wanted = set(form.registrations.data or [])
+        chosen = registrations if form.issue_all.data else [r for r in registrations if r.id in wanted]
+        if not chosen:
+            form.registrations.errors.append(
+                _("Select at least one candidate, or issue codes for every one.")
+            )
+        else:
+            try:
+                issued = access_code_services.issue_codes(session, chosen, actor=_actor(), now=db_now())
+            except access_code_services.AccessCodeError as exc:
+                form.form_errors.append(str(exc))
+    if form.errors:
+        status = 422
+    if issued is not None:
+        sign_in_url = url_for("auth.sign_in", _external=True)
+        text = access_code_services.codes_csv(issued, session, sign_in_url=sign_in_url)
+        return render_template(
+            "scheduling/access_codes_issued.html",
+            session=session,
+            issued=issued,
+            csv_data=base64.b64encode(text.encode("utf-8")).decode("ascii"),
+            sign_in_url=sign_in_url,
+        )
+    codes = {
+        row.registration_id: row
+        for row in db.session.execute(
+            db.select(AccessCode).where(AccessCode.registration_id.in_([r.id for r in registrations]))
+        ).scalars()
+    }
+    return render_template(
+        "scheduling/access_codes.html", session=session, registrations=registrations, codes=codes, form=form
+    ), status

@@ -23,7 +23,7 @@ focal-group members of the same total score.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -507,6 +507,7 @@ def likelihood_ratio_dif(
     items: Sequence[str] | None = None,
     reference_group: Any = None,
     calibrator_options: Mapping[str, Any] | None = None,
+    on_item: Callable[[int, int], None] | None = None,
 ) -> LikelihoodRatioDIF:
     """IRT likelihood-ratio DIF by multiple-group calibration.
 
@@ -530,6 +531,8 @@ def likelihood_ratio_dif(
         Reference group of the calibration (default: first label in sorted order).
     calibrator_options : mapping, optional
         Further Calibrator keyword arguments; standard errors are skipped unless asked for.
+    on_item : callable, optional
+        ``on_item(done, total)`` after each studied item's free model (progress; may raise to stop).
 
     Returns
     -------
@@ -556,6 +559,8 @@ def likelihood_ratio_dif(
         free = calibrate([item])
         ll_free[n] = free.log_likelihood_
         df[n] = free.n_parameters_ - constrained.n_parameters_
+        if on_item is not None:
+            on_item(n + 1, len(studied))
     statistic = np.maximum(2.0 * (ll_free - constrained.log_likelihood_), 0.0)
     return LikelihoodRatioDIF(
         item_ids=studied,

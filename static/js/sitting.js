@@ -30,6 +30,7 @@
   var failures = 0;
   var retryTimer = null;
   var drafts = {};          // incomplete multi-part answers, per item
+  var advanced = false;     // the last section change came from Next in an adaptive section, not the clock
 
   function announce(text) { live.textContent = ""; setTimeout(function () { live.textContent = text; }, 50); }
 
@@ -57,7 +58,12 @@
     seq = Math.max(seq + 1, loadQueue().reduce(function (m, e) { return Math.max(m, e.seq + 1); }, 0));
     var entry = {item: item, response: response, flagged: flagged, seq: seq,
                  key: token.slice(0, 20) + "-" + seq + "-" + Math.random().toString(36).slice(2, 10)};
-    var q = loadQueue().filter(function (e) { return e.item !== item || e.sending; });
+    // a newer answer replaces an unsent older answer, a newer flag an older flag; but a flag must never
+    // replace an answer that is still waiting to be sent (that answer would be lost)
+    var kind = flagged === null ? "answer" : "flag";
+    var q = loadQueue().filter(function (e) {
+      return e.item !== item || e.sending || (e.flagged === null ? "answer" : "flag") !== kind;
+    });
     q.push(entry);
     storeQueue(q);
     setItemStatus(item, "saving");
@@ -161,7 +167,9 @@
 
   function message(text, extra) {
     root.innerHTML = "";
-    root.appendChild(el("section", {"class": "card"}, [el("p", {"text": text, "role": "status"})].concat(extra || [])));
+    root.appendChild(el("section", {"class": "card"}, [el("p", {"text": text})].concat(extra || [])));
+    // said through the live region that stays in the page: a status element that is itself new is often not read
+    announce(text);
   }
 
   function effectiveAnswer(item) {
@@ -174,32 +182,36 @@
     return {answer: answer, flagged: flagged};
   }
 
-  function radio(name, value, label, checked, onChange) {
+  function radio(name, value, label, checked, onChange, lang) {
     var id = name + "-" + value;
     var input = el("input", {type: "radio", name: name, id: id, value: String(value)});
     input.checked = checked;
     input.addEventListener("change", onChange);
-    return el("div", {"class": "choice"}, [input, el("label", {"for": id, "text": label})]);
+    var text = el("label", {"for": id, "text": label});
+    if (lang) { text.setAttribute("lang", lang); }
+    return el("div", {"class": "choice"}, [input, text]);
   }
 
   function renderItem(item, index, allowReview) {
     var current = effectiveAnswer(item);
     var answer = current.answer || {};
+    // the item is in the language of the candidate's registration, the page's own words in theirs (WCAG 3.1.2)
+    var lang = view.language || document.documentElement.lang;
     var box = el("section", {"class": "item", id: "item-" + item.code, "aria-labelledby": "stem-" + item.code});
     box.appendChild(el("h2", {"class": "item-number", "text": T.question + " " + (index + 1)}));
     if (item.stimulus) {
-      box.appendChild(el("div", {"class": "stimulus"}, [
+      box.appendChild(el("div", {"class": "stimulus", lang: lang}, [
         item.stimulus.title ? el("h3", {"text": item.stimulus.title}) : null,
         el("p", {"class": "pre", "text": item.stimulus.text})]));
     }
-    box.appendChild(el("p", {"class": "stem pre", id: "stem-" + item.code, "text": item.stem}));
+    box.appendChild(el("p", {"class": "stem pre", id: "stem-" + item.code, lang: lang, "text": item.stem}));
     var letters = "ABCDEF";
     if (item.format === "single_best") {
-      var group = el("fieldset", {"class": "options"}, [el("legend", {"class": "visually-hidden", "text": item.stem})]);
+      var group = el("fieldset", {"class": "options"}, [el("legend", {"class": "visually-hidden", lang: lang, "text": item.stem})]);
       item.options.forEach(function (text, i) {
         group.appendChild(radio("q-" + item.code, i, letters[i] + ". " + text, answer.choice === i, function () {
           enqueue(item.code, {choice: i}, null);
-        }));
+        }, lang));
       });
       box.appendChild(group);
     } else if (item.format === "sjt_most_least") {
@@ -212,14 +224,14 @@
             if (draft.most !== undefined && draft.least !== undefined && draft.most !== draft.least) {
               enqueue(item.code, {most: draft.most, least: draft.least}, null);
             }
-          }));
+          }, lang));
         });
         box.appendChild(fs);
       });
     } else if (item.format === "sjt_rate") {
       var ratings = drafts[item.code] = (answer.ratings || []).slice();
       item.options.forEach(function (text, i) {
-        var fs = el("fieldset", {"class": "rating"}, [el("legend", {"text": letters[i] + ". " + text})]);
+        var fs = el("fieldset", {"class": "rating"}, [el("legend", {lang: lang, "text": letters[i] + ". " + text})]);
         [1, 2, 3, 4].forEach(function (r) {
           fs.appendChild(radio("q-" + item.code + "-" + i, r, String(r), ratings[i] === r, function () {
             ratings[i] = r;
@@ -247,7 +259,7 @@
           var distinct = chosen.filter(function (v, k) { return v && chosen.indexOf(v) === k; });
           if (distinct.length === item.options.length) { enqueue(item.code, {rank: chosen}, null); }
         });
-        list.appendChild(el("div", {"class": "rank-row"}, [el("label", {"for": id, "text": letters[i] + ". " + text}), select]));
+        list.appendChild(el("div", {"class": "rank-row"}, [el("label", {"for": id, lang: lang, "text": letters[i] + ". " + text}), select]));
       });
       box.appendChild(el("fieldset", {"class": "options"}, [el("legend", {"text": T.rank}), list]));
     }
@@ -280,16 +292,53 @@
     });
   }
 
-  function renderSection() {
-    var section = view.sections[view.current_section];
+  function renderHeader(section) {
     root.innerHTML = "";
-    var header = el("div", {"class": "sitting-header card"}, [
-      el("h1", {"text": T.section + " " + (section.position + 1) + ": " + section.title}),
+    root.appendChild(el("div", {"class": "sitting-header card"}, [
+      el("h1", {id: "section-heading", tabindex: "-1", "text": T.section + " " + (section.position + 1) + ": " + section.title}),
       el("p", {"class": "timer-box"}, [el("span", {"text": T.remaining + ": "}),
         el("strong", {id: "timer", role: "timer", "aria-live": "off"})]),
       el("p", {id: "save-status", "class": "save-status", "aria-live": "polite"})
-    ]);
-    root.appendChild(header);
+    ]));
+  }
+
+  // An adaptive section shows one question at a time. Next waits until the answer is acknowledged, then asks
+  // the server to commit it and choose the next question; a retried Next gets the same question back.
+  function renderAdaptive(section) {
+    renderHeader(section);
+    var item = view.items[0];
+    if (!item) { return; }
+    var box = renderItem(item, view.question_number - 1, false);
+    var heading = box.querySelector(".item-number");
+    heading.textContent = T.question + " " + view.question_number + " (" + T.adaptive + ")";
+    heading.setAttribute("tabindex", "-1");
+    var next = el("button", {type: "button", "class": "primary", id: "next-question", "text": T.next});
+    next.addEventListener("click", function () { goNext(section, item, next); });
+    box.appendChild(el("p", {}, [next]));
+    root.appendChild(el("div", {"class": "items"}, [box]));
+    setGlobalStatus(loadQueue().length ? "saving" : "saved");
+    heading.focus();
+  }
+
+  function goNext(section, item, button) {
+    button.disabled = true;
+    if (sending || pendingFor(item.code).length) {  // the queue is sending it: try again in a moment
+      setTimeout(function () { goNext(section, item, button); }, 300);
+      return;
+    }
+    advanced = true;
+    call("POST", "/sections/" + section.position + "/next", {item: item.code}).then(function (res) {
+      button.disabled = false;
+      if (res.status === 200) { apply(res); return; }
+      advanced = false;
+      if (res.status === 409) { refresh(); }
+    }).catch(function () { button.disabled = false; advanced = false; });
+  }
+
+  function renderSection() {
+    var section = view.sections[view.current_section];
+    if (section.adaptive) { renderAdaptive(section); return; }
+    renderHeader(section);
     var layout = el("div", {"class": "sitting-layout"});
     var nav = el("nav", {id: "item-nav", "class": "item-nav card", "aria-label": T.review}, [el("h2", {"text": T.review})]);
     var list = el("ol");
@@ -312,11 +361,13 @@
     root.appendChild(layout);
     updateNav();
     setGlobalStatus(loadQueue().length ? "saving" : "saved");
+    // a new section replaced what had the focus: start keyboard and screen-reader users at its heading
+    document.getElementById("section-heading").focus();
   }
 
   function render() {
     document.body.classList.toggle("large-text", !!view.large_text);
-    var key = view.state + ":" + view.current_section;
+    var key = view.state + ":" + view.current_section + ":" + (view.question_number || "");
     if (key === renderedKey && view.state === "in_progress") { return; }
     renderedKey = key;
     if (view.state === "scheduled") { message(T.waiting); }
@@ -343,8 +394,9 @@
     seq = Math.max(seq, highest);
     syncClock(view.remaining_seconds);
     if (previous && previous.current_section !== view.current_section && view.state === "in_progress") {
-      announce(T.time_up);
+      announce(advanced ? T.adaptive_done : T.time_up);
     }
+    advanced = false;
     render();
     flush();
   }

@@ -29,6 +29,7 @@ CANDIDATE = frozenset({"candidate"})
 
 # endpoint -> (method, url, roles allowed). Placeholders: {user} the candidate's account id,
 # {item} an item code, {parameter_set} a proposed parameter set of that item, {run} a queued calibration run,
+# {stimulus} a shared case's code,
 # {session} an exam session of the proctor, {attempt} the candidate's attempt in it, {registration} its
 # registration, {definition} the session's test.
 MATRIX: dict[str, tuple[str, frozenset[str]]] = {
@@ -36,6 +37,7 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET health.healthz": ("/healthz", EVERYONE),
     "GET auth.sign_in": ("/sign-in", EVERYONE),
     "POST auth.sign_in": ("/sign-in", EVERYONE),
+    "POST auth.sign_in_with_code": ("/sign-in/code", EVERYONE),
     "POST auth.sign_out": ("/sign-out", SIGNED_IN),
     "POST auth.set_language": ("/language", EVERYONE),
     "GET main.home": ("/", SIGNED_IN),
@@ -55,6 +57,13 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET bank.import_items": ("/bank/import", PSYCHOMETRICIAN),
     "POST bank.import_items": ("/bank/import", PSYCHOMETRICIAN),
     "GET bank.export_items": ("/bank/export?format=json", PSYCHOMETRICIAN),
+    "GET bank.stimuli": ("/bank/stimuli/", PSYCHOMETRICIAN),
+    "GET bank.stimulus_new": ("/bank/stimuli/new", PSYCHOMETRICIAN),
+    "POST bank.stimulus_new": ("/bank/stimuli/new", PSYCHOMETRICIAN),
+    "GET bank.stimulus_detail": ("/bank/stimuli/{stimulus}", PSYCHOMETRICIAN),
+    "GET bank.stimulus_edit": ("/bank/stimuli/{stimulus}/edit", PSYCHOMETRICIAN),
+    "POST bank.stimulus_edit": ("/bank/stimuli/{stimulus}/edit", PSYCHOMETRICIAN),
+    "POST bank.stimulus_items": ("/bank/stimuli/{stimulus}/items", PSYCHOMETRICIAN),
     "GET calibration.index": ("/calibration/", PSYCHOMETRICIAN),
     "POST calibration.dataset_upload": ("/calibration/datasets", PSYCHOMETRICIAN),
     "POST calibration.dataset_from_sessions": ("/calibration/datasets/from-sessions", PSYCHOMETRICIAN),
@@ -63,6 +72,7 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET calibration.run_progress": ("/calibration/runs/{run}/progress", PSYCHOMETRICIAN),
     "POST calibration.run_cancel": ("/calibration/runs/{run}/cancel", PSYCHOMETRICIAN),
     "POST calibration.run_decide": ("/calibration/runs/{run}/decisions", PSYCHOMETRICIAN),
+    "POST calibration.run_decide_bulk": ("/calibration/runs/{run}/decisions/bulk", PSYCHOMETRICIAN),
     "GET api_calibration.DatasetsView": ("/api/v1/calibration/datasets", PSYCHOMETRICIAN),
     "POST api_calibration.DatasetsView": ("/api/v1/calibration/datasets", PSYCHOMETRICIAN),
     "POST api_calibration.from_sessions": ("/api/v1/calibration/datasets/from-sessions", PSYCHOMETRICIAN),
@@ -71,6 +81,7 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET api_calibration.get_run": ("/api/v1/calibration/runs/{run}", PSYCHOMETRICIAN),
     "POST api_calibration.cancel_run": ("/api/v1/calibration/runs/{run}/cancel", PSYCHOMETRICIAN),
     "POST api_calibration.decide": ("/api/v1/calibration/runs/{run}/decisions", PSYCHOMETRICIAN),
+    "POST api_calibration.decide_bulk": ("/api/v1/calibration/runs/{run}/decisions/bulk", PSYCHOMETRICIAN),
     "GET delivery.sitting": ("/exam/sitting", CANDIDATE),
     "GET delivery.console": ("/proctor/sessions/{session}", PROCTOR),
     "GET delivery.irregularities_csv": ("/proctor/sessions/{session}/irregularities.csv", PROCTOR),
@@ -80,6 +91,7 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "POST api_sitting.start": ("/api/v1/sitting/start", CANDIDATE),
     "POST api_sitting.save_answer": ("/api/v1/sitting/answers", CANDIDATE),
     "POST api_sitting.finish_section": ("/api/v1/sitting/sections/0/finish", CANDIDATE),
+    "POST api_sitting.next_question": ("/api/v1/sitting/sections/0/next", CANDIDATE),
     "POST api_sitting.signal": ("/api/v1/sitting/signals", CANDIDATE),
     "GET api_proctor.grid": ("/api/v1/proctor/sessions/{session}/grid", PROCTOR),
     "POST api_proctor.admit": ("/api/v1/proctor/attempts/{attempt}/admit", PROCTOR),
@@ -110,6 +122,8 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "POST scheduling.import_candidates": ("/admin/sessions/{session}/import", ADMINISTRATOR),
     "GET scheduling.registration": ("/admin/registrations/{registration}", ADMINISTRATOR),
     "POST scheduling.registration": ("/admin/registrations/{registration}", ADMINISTRATOR),
+    "GET scheduling.access_codes": ("/admin/sessions/{session}/access-codes", ADMINISTRATOR),
+    "POST scheduling.access_codes": ("/admin/sessions/{session}/access-codes", ADMINISTRATOR),
     "GET api-docs.openapi_json": ("/api/openapi.json", EVERYONE),
     "GET api_session.SessionView": ("/api/v1/session", SIGNED_IN),
     "GET api_bank.ItemsView": ("/api/v1/items", PSYCHOMETRICIAN),
@@ -124,6 +138,11 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
         PSYCHOMETRICIAN,
     ),
     "POST api_bank.reject_parameter_set": ("/api/v1/parameter-sets/{parameter_set}/reject", PSYCHOMETRICIAN),
+    "GET api_bank.StimuliView": ("/api/v1/stimuli", PSYCHOMETRICIAN),
+    "POST api_bank.StimuliView": ("/api/v1/stimuli", PSYCHOMETRICIAN),
+    "GET api_bank.StimulusView": ("/api/v1/stimuli/{stimulus}", PSYCHOMETRICIAN),
+    "PUT api_bank.StimulusView": ("/api/v1/stimuli/{stimulus}", PSYCHOMETRICIAN),
+    "POST api_bank.stimulus_items": ("/api/v1/stimuli/{stimulus}/items", PSYCHOMETRICIAN),
     # campaigns: {campaign} has the commission user on its panel and the candidate enrolled as {code};
     # {stage} is its test stage, {rated} its interview
     "GET results.index": ("/campaigns/", frozenset({"administrator", "commission"})),
@@ -135,6 +154,7 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
     "GET results.stage": ("/campaigns/{campaign}/stages/{stage}", ADMINISTRATOR),
     "POST results.stage": ("/campaigns/{campaign}/stages/{stage}", ADMINISTRATOR),
     "POST results.release": ("/campaigns/{campaign}/release", ADMINISTRATOR),
+    "POST results.rescore": ("/campaigns/{campaign}/stages/{stage}/rescore", ADMINISTRATOR),
     "GET results.ranking": ("/campaigns/{campaign}/ranking", frozenset({"administrator", "commission"})),
     "GET results.ranking_csv": (
         "/campaigns/{campaign}/ranking.csv",
@@ -154,6 +174,22 @@ MATRIX: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"administrator", "commission"}),
     ),
     "GET results.my_results": ("/my/results", CANDIDATE),
+    "GET api_results.CampaignsView": ("/api/v1/campaigns", frozenset({"administrator", "commission"})),
+    "POST api_results.CampaignsView": ("/api/v1/campaigns", ADMINISTRATOR),
+    "GET api_results.RankingView": (
+        "/api/v1/campaigns/{campaign}/ranking",
+        frozenset({"administrator", "commission"}),
+    ),
+    "GET api_results.ProfileView": (
+        "/api/v1/campaigns/{campaign}/candidates/{code}",
+        frozenset({"administrator", "commission"}),
+    ),
+    "PUT api_results.RatingsView": (
+        "/api/v1/campaigns/{campaign}/candidates/{code}/ratings/{rated}",
+        frozenset({"commission"}),
+    ),
+    "POST api_results.ReleaseView": ("/api/v1/campaigns/{campaign}/release", ADMINISTRATOR),
+    "GET api_results.MyResultsView": ("/api/v1/my/results", CANDIDATE),
 }
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -184,6 +220,9 @@ def objects(app, users) -> dict[str, object]:
         )
         proposal = bank_services.propose_parameters(
             item, model="2pl", a=1.0, b=[0.0], provenance={}, actor=None
+        )
+        stimulus = bank_services.save_stimulus(
+            "CASE-M-1", title={}, texts={"en": "A case."}, actor=author, create=True
         )
         dataset = ResponseDataset(
             name="d", source="test", item_codes=["K-M-1"], n_persons=0, sha256="0" * 64, data=b""
@@ -244,6 +283,7 @@ def objects(app, users) -> dict[str, object]:
             "attempt": registration.attempt.id,
             "registration": registration.id,
             "definition": definition.id,
+            "stimulus": stimulus.code,
         }
 
 

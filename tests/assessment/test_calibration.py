@@ -195,6 +195,12 @@ def test_anchored_run_puts_new_items_on_the_bank_scale(bank):
             code = TRUTH.item_ids[j]
             assert rows[code]["b"][0] == pytest.approx(TRUTH.b[j, 0] + 1.0, abs=0.3), code
         assert run.result["summary"]["latent_mean"] == pytest.approx(1.0, abs=0.15)
+    second = bank.test_client()
+    sign_in(second, "second")
+    page = second.get(f"/calibration/runs/{run_id}").get_data(as_text=True)
+    # anchors equal the bank by construction: overlays and the difference table, but no scatter to read
+    assert 'id="comparison"' in page and 'class="chart scatter"' not in page
+    assert page.count("new and bank expected score</title>") == 8
 
 
 def test_anchoring_without_bank_values_is_refused_before_it_starts(bank):
@@ -418,3 +424,249 @@ def test_the_json_api_runs_a_calibration_and_records_decisions(make_app, bank):
     )
     with app.app_context():
         assert bank_services.find_item("K-00").approved_parameters is not None
+
+
+# Comparison with the bank, likelihood-ratio DIF and bulk decisions on the review page
+
+
+def _approve_bank_values(app, codes, shift=1.0, off=None):
+    """Approved bank values of ``codes``: the truth moved by ``shift``, and ``off`` = {code: extra b}."""
+    off = off or {}
+    with app.app_context():
+        author, second = _user("psychometrician"), _user("second")
+        for code in codes:
+            j = TRUTH.index(code)
+            p = bank_services.propose_parameters(
+                bank_services.find_item(code),
+                model="2pl",
+                a=float(TRUTH.a[j]),
+                b=[float(TRUTH.b[j, 0]) + shift + off.get(code, 0.0)],
+                provenance={"source": "bank"},
+                actor=author,
+            )
+            bank_services.approve_parameters(p, actor=second)
+
+
+def test_review_compares_new_estimates_with_the_bank(bank):
+    common = list(TRUTH.item_ids[:8])
+    _approve_bank_values(bank, common, off={"K-03": 1.5})  # K-03's bank value has drifted
+    run_id = _run(bank, _dataset(bank), linking="stocking_lord", lr_dif=False)
+    with bank.app_context():
+        assert services.execute_run(run_id) is RunStatus.SUCCEEDED
+    second = bank.test_client()
+    sign_in(second, "second")
+    page = second.get(f"/calibration/runs/{run_id}").get_data(as_text=True)
+    assert 'id="comparison"' in page
+    assert page.count('class="chart scatter"') == 2  # b and a against the bank, with the identity line
+    assert page.count('class="identity"') == 2
+    # one expected-score overlay per common item, none for the new items
+    for code in common:
+        assert f"{code}: new and bank expected score" in page
+    assert "K-10: new and bank expected score" not in page
+    assert page.count('class="point highlighted"') >= 1  # K-03's drift is drawn as a filled square
+    assert 'id="difference-K-03" class="flagged"' in page
+    api = second.get(f"/api/v1/calibration/runs/{run_id}").get_json()
+    rows = {r["item_id"]: r for r in api["comparison"]["items"]}
+    assert sorted(rows) == common and rows["K-03"]["drift"]
+    assert rows["K-03"]["d_b"][0] < -1.0  # the run puts K-03 ~1.5 below its (wrong) bank value
+    assert api["comparison"]["b"]["n"] == 8
+    listing = second.get("/api/v1/calibration/runs").get_json()
+    assert "comparison" not in listing[0]
+
+
+def test_review_without_bank_values_has_no_comparison(bank):
+    run_id = _run(bank, _dataset(bank, _csv(n=400)), lr_dif=False, max_iter=100)
+    with bank.app_context():
+        services.execute_run(run_id)
+    second = bank.test_client()
+    sign_in(second, "second")
+    page = second.get(f"/calibration/runs/{run_id}").get_data(as_text=True)
+    assert 'id="comparison"' not in page and "scatter" not in page
+    assert second.get(f"/api/v1/calibration/runs/{run_id}").get_json()["comparison"]["items"] == []
+
+
+def _dif_csv(n: int = 2000, seed: int = 9) -> bytes:
+    """Responses in which K-05 is 1.2 logits harder for the "ru" group (DIF) and every other item is fair."""
+    from item_bank.irt.linking import transform_parameters
+
+    rng = np.random.default_rng(seed)
+    x = simulate_responses(TRUTH, rng.normal(0, 1, n), rng)
+    ru = np.arange(n) % 2 == 1
+    hard = transform_parameters(TRUTH.subset(["K-05"]), 1.0, 1.2)
+    x[ru, TRUTH.index("K-05")] = simulate_responses(hard, rng.normal(0, 1, ru.sum()), rng)[:, 0]
+    lines = [",".join(["person_id", *TRUTH.item_ids, "language"])]
+    for i, row in enumerate(x):
+        lines.append(",".join([f"P{i}", *(str(v) for v in row), "ru" if ru[i] else "kk"]))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_likelihood_ratio_dif_is_shown_next_to_mantel_haenszel(bank):
+    run_id = _run(bank, _dataset(bank, _dif_csv()))
+    with bank.app_context():
+        assert services.execute_run(run_id) is RunStatus.SUCCEEDED
+        run = db.session.get(CalibrationRun, run_id)
+        rows = {r["item_id"]: r for r in run.result["items"]}
+        assert run.settings["lr_dif"] is True
+        lr = rows["K-05"]["lr_dif"]
+        assert lr["flagged"] and lr["df"] == 2 and lr["p_adjusted"] < 1e-4 and lr["chi2"] > 20
+        assert rows["K-05"]["dif"].startswith(("B", "C"))  # Mantel-Haenszel agrees
+        assert rows["S-00"]["lr_dif"]["df"] == 3  # GRM with two thresholds: a, b1, b2 freed
+        assert sum(r["lr_dif"]["flagged"] for c, r in rows.items() if c != "K-05") <= 1
+        summary = run.result["summary"]["lr_dif"]
+        assert summary["groups"] == ["kk", "ru"] and "K-05" in summary["flagged"]
+        assert run.progress["phase"] == "lr_dif" and run.progress["phase_done"] == len(TRUTH.item_ids)
+        # the progress box keeps the main calibration's figures, not those of the last LR DIF fit
+        assert run.progress["iteration"] == run.result["summary"]["iterations"]
+    second = bank.test_client()
+    sign_in(second, "second")
+    page = second.get(f"/calibration/runs/{run_id}").get_data(as_text=True)
+    assert "LR DIF" in page and 'id="lr-dif-summary"' in page
+    row = page[page.index('id="item-K-05"') :]
+    row = row[: row.index("</tr>")]
+    assert "χ²" in row and "flagged" in row and "LR DIF (chi2" in row
+    api = second.get(f"/api/v1/calibration/runs/{run_id}").get_json()
+    k05 = next(r for r in api["result"]["items"] if r["item_id"] == "K-05")
+    assert k05["lr_dif"]["flagged"] is True and set(k05["lr_dif"]) == {
+        "chi2",
+        "df",
+        "p",
+        "p_adjusted",
+        "flagged",
+    }
+
+
+def test_a_run_without_lr_dif_reports_only_mantel_haenszel(bank):
+    run_id = _run(bank, _dataset(bank, _csv(n=400)), lr_dif=False, max_iter=100)
+    with bank.app_context():
+        services.execute_run(run_id)
+        run = db.session.get(CalibrationRun, run_id)
+        assert all(r["lr_dif"] is None for r in run.result["items"])
+        assert run.result["summary"]["lr_dif"] is None
+        assert run.result["items"][0]["dif"] is not None
+
+
+@pytest.fixture
+def reviewed(bank):
+    run_id = _run(bank, _dataset(bank, _csv(n=600)), lr_dif=False, max_iter=200)
+    with bank.app_context():
+        services.execute_run(run_id)
+    return run_id
+
+
+def _statuses(app, codes):
+    with app.app_context():
+        out = {}
+        for code in codes:
+            item = bank_services.find_item(code)
+            proposal = item.parameter_sets[-1]
+            out[code] = (item.status.value, proposal.status.value)
+        return out
+
+
+def test_bulk_approval_needs_the_second_psychometrician_and_is_audited_per_item(bank, reviewed):
+    codes = ["K-00", "K-01", "S-00"]
+    with bank.app_context():
+        run = db.session.get(CalibrationRun, reviewed)
+        with pytest.raises(services.CalibrationError) as excinfo:
+            services.decide_many(run, codes, "approve", actor=_user("psychometrician"), reason="fine")
+        assert len(excinfo.value.problems) == 3 and all("four eyes" in p for p in excinfo.value.problems)
+    assert set(_statuses(bank, codes).values()) == {("pretest", "proposed")}
+    with bank.app_context():
+        run = db.session.get(CalibrationRun, reviewed)
+        done = services.decide_many(run, codes, "approve", actor=_user("second"), reason="fit is fine")
+        assert done == codes
+        events = (
+            db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "calibration.decision"))
+            .scalars()
+            .all()
+        )
+        assert len(events) == 3
+        assert {e.details["reason"] for e in events} == {"fit is fine"}
+        assert {e.details["batch"] for e in events} == {3} and {e.actor_username for e in events} == {
+            "second"
+        }
+        approvals = (
+            db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "bank.parameters_approved"))
+            .scalars()
+            .all()
+        )
+        assert len(approvals) == 3
+    assert set(_statuses(bank, codes).values()) == {("operational", "approved")}
+
+
+def test_bulk_decision_changes_nothing_when_one_item_cannot_take_it(bank, reviewed):
+    with bank.app_context():
+        run = db.session.get(CalibrationRun, reviewed)
+        services.decide(run, "K-00", "approve", actor=_user("second"), reason="fine")
+        with pytest.raises(services.CalibrationError) as excinfo:
+            services.decide_many(
+                run, ["K-02", "K-00", "X-99"], "keep_pretesting", actor=_user("second"), reason="more data"
+            )
+        problems = excinfo.value.problems
+        assert any("'K-00'" in p and "approved, not proposed" in p for p in problems)
+        assert any("'X-99'" in p and "no proposal in run" in p for p in problems)
+        assert not any("'K-02'" in p for p in problems)
+    assert _statuses(bank, ["K-02", "K-00"]) == {
+        "K-02": ("pretest", "proposed"),
+        "K-00": ("operational", "approved"),
+    }
+    with bank.app_context():
+        run = db.session.get(CalibrationRun, reviewed)
+        services.decide_many(run, ["K-02", "K-04"], "retire", actor=_user("psychometrician"), reason="misfit")
+    assert _statuses(bank, ["K-02", "K-04"]) == {
+        "K-02": ("retired", "rejected"),
+        "K-04": ("retired", "rejected"),
+    }
+
+
+def test_bulk_decisions_through_the_page(bank, reviewed):
+    author = bank.test_client()
+    sign_in(author, "psychometrician")
+    page = author.get(f"/calibration/runs/{reviewed}").get_data(as_text=True)
+    assert 'id="bulk-decisions"' in page
+    assert page.count('form="bulk-decisions"') == len(TRUTH.item_ids)
+    assert "Select all flagged" in page and "Select all unflagged" in page
+    url = f"/calibration/runs/{reviewed}/decisions/bulk"
+    no_reason = author.post(
+        url, data={"items": ["K-01", "K-02"], "decision": "keep_pretesting", "reason": ""}
+    )
+    assert no_reason.status_code == 302
+    assert _statuses(bank, ["K-01"]) == {"K-01": ("pretest", "proposed")}
+    refused = author.post(
+        url, data={"items": ["K-01"], "decision": "approve", "reason": "mine"}, follow_redirects=True
+    )
+    assert "Nothing was changed" in refused.get_data(as_text=True)
+    ok = author.post(
+        url,
+        data={"items": ["K-01", "K-02"], "decision": "keep_pretesting", "reason": "small N"},
+        follow_redirects=True,
+    )
+    assert "recorded for 2 items: K-01, K-02" in ok.get_data(as_text=True)
+    assert _statuses(bank, ["K-01", "K-02"]) == {
+        "K-01": ("pretest", "rejected"),
+        "K-02": ("pretest", "rejected"),
+    }
+    page = author.get(f"/calibration/runs/{reviewed}").get_data(as_text=True)
+    assert page.count('form="bulk-decisions"') == len(TRUTH.item_ids) - 2  # decided rows lose their box
+
+
+def test_bulk_decisions_through_the_json_api(bank, reviewed):
+    second = bank.test_client()
+    sign_in(second, "second")
+    url = f"/api/v1/calibration/runs/{reviewed}/decisions/bulk"
+    missing = second.post(url, json={"items": ["K-00"], "decision": "approve"})
+    assert missing.status_code == 422 and "reason" in missing.get_json()["errors"]["json"]
+    bad = second.post(url, json={"items": ["K-00", "NOPE"], "decision": "approve", "reason": "ok"})
+    assert bad.status_code == 422
+    assert bad.get_json()["errors"]["problems"] == [f"item 'NOPE' has no proposal in run {reviewed}"]
+    assert _statuses(bank, ["K-00"]) == {"K-00": ("pretest", "proposed")}
+    ok = second.post(url, json={"items": ["K-00", "K-01"], "decision": "approve", "reason": "ok"})
+    assert ok.status_code == 200 and ok.get_json() == {
+        "decision": "approve",
+        "reason": "ok",
+        "items": ["K-00", "K-01"],
+    }
+    assert _statuses(bank, ["K-00", "K-01"]) == {
+        "K-00": ("operational", "approved"),
+        "K-01": ("operational", "approved"),
+    }

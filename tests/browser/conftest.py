@@ -100,7 +100,7 @@ def page_for(browser, live_server, request):
         page.fill("#username", username)
         page.fill("#password", password)
         with page.expect_navigation():
-            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Sign in", exact=True).click()
         return page
 
     yield open_page
