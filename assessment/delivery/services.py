@@ -46,6 +46,7 @@ from item_bank.assembly import AssemblyError, Blueprint, Form, ItemPool, assembl
 from item_bank.assembly.linear import shuffle_options, unshuffle_response
 from item_bank.items import ItemValidationError, validate_response
 
+SCORING_METHODS = ("eap", "map", "ml", "wle")
 IRREGULARITY_CATEGORIES = ("environment", "candidate", "technical", "staff", "other")
 # A tab that has not been heard from for this long loses its hold: after a power cut the candidate can go on
 # from another machine, while two live tabs can never both write.
@@ -85,9 +86,12 @@ def create_definition(
     *,
     actor: User | None,
     instructions: dict[str, str] | None = None,
+    scoring_method: str = "eap",
 ) -> ExamDefinition:
     """A test of ordered sections; each section dict has title, family, time_limit_seconds, mode, config."""
     problems = []
+    if scoring_method not in SCORING_METHODS:
+        problems.append(f"scoring method must be one of {list(SCORING_METHODS)}, got {scoring_method!r}")
     for position, spec in enumerate(sections):
         if spec.get("time_limit_seconds", 0) <= 0:
             problems.append(f"section {position + 1}: time_limit_seconds must be positive")
@@ -113,7 +117,10 @@ def create_definition(
     if problems:
         raise DeliveryError("; ".join(problems))
     definition = ExamDefinition(
-        name=name, instructions=instructions or {}, created_by_id=getattr(actor, "id", None)
+        name=name,
+        instructions=instructions or {},
+        scoring_method=scoring_method,
+        created_by_id=getattr(actor, "id", None),
     )
     for position, spec in enumerate(sections):
         definition.sections.append(

@@ -41,6 +41,12 @@ from assessment.scheduling.services import MAX_EXTRA_TIME, MIN_EXTRA_TIME, NOTE_
 MAX_SECTIONS = 4
 SECTION_LANGUAGES = ("kk", "ru", "en")
 FAMILY_LABELS = {"knowledge": _l("Legal knowledge"), "sjt": _l("Situational judgement")}
+SCORING_LABELS = {
+    "eap": _l("EAP: expected a posteriori (recommended)"),
+    "map": _l("MAP: maximum a posteriori"),
+    "ml": _l("ML: maximum likelihood"),
+    "wle": _l("WLE: weighted likelihood"),
+}
 MODE_LABELS = {
     SelectionMode.FIXED: _l("fixed form"),
     SelectionMode.LOFT: _l("assembled for each candidate"),
@@ -157,6 +163,12 @@ class SectionForm(FlaskForm):
 
 class DefinitionForm(FlaskForm):
     name = StringField(_l("Name of the test"), validators=[DataRequired(), Length(max=200)])
+    scoring_method = SelectField(
+        _l("Scoring method"),
+        choices=[SelectChoice(code, label) for code, label in SCORING_LABELS.items()],
+        default="eap",
+        description=_l("How theta and its SE are estimated when a section closes."),
+    )
     sections = FieldList(FormField(SectionForm), min_entries=MAX_SECTIONS, max_entries=MAX_SECTIONS)
 
     def used_sections(self) -> list[Any]:

@@ -88,7 +88,9 @@ class SchedulingError(Exception):
 # Tests -----------------------------------------------------------------------------------------------------
 
 
-def create_definition(name: str, sections: Sequence[dict[str, Any]], *, actor: User | None) -> ExamDefinition:
+def create_definition(
+    name: str, sections: Sequence[dict[str, Any]], *, actor: User | None, scoring_method: str = "eap"
+) -> ExamDefinition:
     """A test of fixed sections whose items come from the bank: operational items of the section's family,
     plus optional pretest items (shown, not scored). Problems name the section (``row``) and the field."""
     problems: list[Problem] = []
@@ -118,7 +120,7 @@ def create_definition(name: str, sections: Sequence[dict[str, Any]], *, actor: U
     if problems:
         raise SchedulingError(problems)
     try:
-        return delivery.create_definition(name.strip(), sections, actor=actor)
+        return delivery.create_definition(name.strip(), sections, actor=actor, scoring_method=scoring_method)
     except delivery.DeliveryError as exc:
         raise SchedulingError([exc.message]) from None
 

@@ -116,7 +116,9 @@ def definition_new():
     if form.validate_on_submit():
         used = form.used_sections()
         try:
-            definition = services.create_definition(form.name.data, form.section_specs(), actor=_actor())
+            definition = services.create_definition(
+                form.name.data, form.section_specs(), actor=_actor(), scoring_method=form.scoring_method.data
+            )
         except services.SchedulingError as exc:
             # FieldList keeps the errors it saw while validating: this flag, not form.errors, says "refused"
             refused = True

@@ -133,6 +133,7 @@ def test_administrator_creates_a_test_with_ordered_sections(app, admin, bank):
         "/admin/tests/new",
         data={
             "name": "Spring round",
+            "scoring_method": "wle",
             "sections-0-title_en": "Law",
             "sections-0-title_ru": "Право",
             "sections-0-family": "knowledge",
@@ -156,6 +157,7 @@ def test_administrator_creates_a_test_with_ordered_sections(app, admin, bank):
     with app.app_context():
         definition = db.session.execute(db.select(ExamDefinition)).scalar_one()
         first, second = definition.sections
+        assert definition.scoring_method == "wle"  # sections of this test are scored by WLE when they close
         assert (first.title, first.time_limit_seconds, first.config) == (
             {"en": "Law", "ru": "Право"},
             5400,
