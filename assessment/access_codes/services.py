@@ -23,10 +23,8 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from flask import current_app, has_request_context
-from flask_babel import gettext
+from flask import current_app
 
 from assessment.access_codes.models import AccessCode
 from assessment.audit import services as audit
@@ -34,6 +32,8 @@ from assessment.auth import services as accounts
 from assessment.auth.models import AuthSession, Role, User
 from assessment.delivery.models import AttemptState, ExamSession, Irregularity, Registration
 from assessment.extensions import db
+from assessment.i18n import translate as _
+from assessment.spreadsheets import safe_cell
 
 # 32 symbols without the look-alikes 0/O and 1/I: 12 of them carry 60 bits; typed from a printed slip.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -42,13 +42,6 @@ CODE_LENGTH = 12
 RUNNING = (AttemptState.IN_PROGRESS, AttemptState.PAUSED)
 CSV_COLUMNS = ("candidate_code", "full_name", "username", "access_code", "session", "opens_utc", "sign_in")
 SIGNED_IN_AGAIN = "signed_in_again"  # the signal a proctor sees when a code is used once more
-
-
-def _(message: str, **values: Any) -> str:
-    """The message in the user's language; in English outside a request (CLI, jobs)."""
-    if has_request_context():
-        return gettext(message, **values)
-    return message % values if values else message
 
 
 class AccessCodeError(ValueError):
@@ -137,11 +130,6 @@ def issue_codes(
     return issued
 
 
-def _safe_cell(text: str) -> str:
-    # a cell that starts like a formula must not run as one when the file is opened in a spreadsheet
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def codes_csv(issued: Sequence[IssuedCode], session: ExamSession, *, sign_in_url: str) -> str:
     """The codes just issued as CSV (with a BOM, so that Excel reads Cyrillic names); never stored."""
     out = io.StringIO()
@@ -154,10 +142,10 @@ def codes_csv(issued: Sequence[IssuedCode], session: ExamSession, *, sign_in_url
         writer.writerow(
             [
                 registration.candidate_code,
-                _safe_cell(registration.candidate.full_name),
-                _safe_cell(registration.candidate.username),
+                safe_cell(registration.candidate.full_name),
+                safe_cell(registration.candidate.username),
                 entry.code,
-                _safe_cell(session.name),
+                safe_cell(session.name),
                 session.opens_at.strftime("%Y-%m-%d %H:%M"),
                 sign_in_url,
             ]

@@ -13,6 +13,7 @@ from assessment.auth.models import Role
 from assessment.delivery import services
 from assessment.delivery.models import ExamSession, Irregularity, exam_session_proctor
 from assessment.extensions import db
+from assessment.spreadsheets import safe_cell
 
 bp = Blueprint("delivery", __name__)
 
@@ -75,7 +76,7 @@ def irregularities_csv(session_id: int):
                 codes.get(row.attempt_id, ""),
                 row.source,
                 row.category,
-                _safe_cell(row.note or ""),
+                safe_cell(row.note or ""),
             ]
         )
     return Response(
@@ -83,8 +84,3 @@ def irregularities_csv(session_id: int):
         mimetype="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="session-{session.id}-irregularities.csv"'},
     )
-
-
-def _safe_cell(text: str) -> str:
-    # a note that starts like a formula must not run as one when the CSV is opened in a spreadsheet
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -22,6 +22,7 @@ from assessment.bank.models import Item, ParameterSet
 from assessment.delivery import services as delivery
 from assessment.delivery.clock import db_now
 from assessment.delivery.models import AttemptState, CurrentAnswer, SectionState
+from assessment.demo.services import written_stage
 from assessment.extensions import db
 from assessment.results import campaigns
 from assessment.results import services as results
@@ -84,30 +85,7 @@ def load_demo_campaign(specs: list[ItemSpec]) -> bool:
     rng = np.random.default_rng(SEED)
     knowledge = [s.code for s in specs if s.family == "knowledge" and not s.stimulus][10:40]
     sjt = [s.code for s in specs if s.family == "sjt"][5:25]
-    definition = delivery.create_definition(
-        TEST,
-        [
-            {
-                "title": {"en": "Legal knowledge", "ru": "Знание законодательства", "kk": "Заңнаманы білу"},
-                "family": "knowledge",
-                "time_limit_seconds": 45 * 60,
-                "mode": "fixed",
-                "config": {"items": knowledge},
-            },
-            {
-                "title": {
-                    "en": "Situational judgement",
-                    "ru": "Ситуационные задания",
-                    "kk": "Ситуациялық тапсырмалар",
-                },
-                "family": "sjt",
-                "time_limit_seconds": 40 * 60,
-                "mode": "fixed",
-                "config": {"items": sjt},
-            },
-        ],
-        actor=None,
-    )
+    definition = written_stage(TEST, knowledge, sjt, minutes=(45, 40))
     now = db_now()
     opened = now - timedelta(days=14)
     session = delivery.create_session(

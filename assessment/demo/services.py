@@ -147,35 +147,49 @@ def load() -> DemoReport:
 DEMO_TEST = "Demo: written stage for judge candidates"
 
 
+def written_stage(
+    name: str,
+    knowledge: list[str],
+    sjt: list[str],
+    *,
+    minutes: tuple[int, int],
+    instructions: dict[str, str] | None = None,
+) -> ExamDefinition:
+    """A demo test of two fixed sections: legal knowledge, then situational judgement."""
+    titles = (
+        {"en": "Legal knowledge", "ru": "Знание законодательства", "kk": "Заңнаманы білу"},
+        {"en": "Situational judgement", "ru": "Ситуационные задания", "kk": "Ситуациялық тапсырмалар"},
+    )
+    return delivery.create_definition(
+        name,
+        [
+            {
+                "title": title,
+                "family": family,
+                "time_limit_seconds": limit * 60,
+                "mode": "fixed",
+                "config": {"items": items},
+            }
+            for title, family, items, limit in zip(
+                titles, ("knowledge", "sjt"), (knowledge, sjt), minutes, strict=True
+            )
+        ],
+        actor=None,
+        instructions=instructions,
+    )
+
+
 def _demo_session(specs: list[ItemSpec]) -> bool:
     """A demo test (10 knowledge and 5 SJT items) and an open session with the demo proctor and candidate."""
     if db.session.execute(db.select(ExamDefinition.id).where(ExamDefinition.name == DEMO_TEST)).first():
         return False
     knowledge = [s.code for s in specs if s.family == "knowledge" and not s.stimulus][:10]
     sjt = [s.code for s in specs if s.family == "sjt"][:5]
-    definition = delivery.create_definition(
+    definition = written_stage(
         DEMO_TEST,
-        [
-            {
-                "title": {"en": "Legal knowledge", "ru": "Знание законодательства", "kk": "Заңнаманы білу"},
-                "family": "knowledge",
-                "time_limit_seconds": 20 * 60,
-                "mode": "fixed",
-                "config": {"items": knowledge},
-            },
-            {
-                "title": {
-                    "en": "Situational judgement",
-                    "ru": "Ситуационные задания",
-                    "kk": "Ситуациялық тапсырмалар",
-                },
-                "family": "sjt",
-                "time_limit_seconds": 15 * 60,
-                "mode": "fixed",
-                "config": {"items": sjt},
-            },
-        ],
-        actor=None,
+        knowledge,
+        sjt,
+        minutes=(20, 15),
         instructions={
             "en": "Two timed sections. Answers are saved as you go; the clock is the server's.",
             "ru": "Два раздела с ограничением времени. Ответы сохраняются сразу; время отсчитывает сервер.",

@@ -18,7 +18,6 @@ from assessment.auth.access import roles_required
 from assessment.auth.models import Role, User
 from assessment.delivery.clock import db_now
 from assessment.delivery.models import ExamDefinition
-from assessment.delivery.views import _safe_cell
 from assessment.extensions import db
 from assessment.results import campaigns
 from assessment.results.forms import (
@@ -33,6 +32,7 @@ from assessment.results.forms import (
 )
 from assessment.results.models import Campaign, CampaignCandidate, CampaignStage, StageKind
 from assessment.results.plots import BandRow, band_chart
+from assessment.spreadsheets import safe_cell
 
 bp = Blueprint("results", __name__)
 
@@ -430,11 +430,11 @@ def ranking_csv(campaign_id: int):
     for s in campaign.stages:
         header += [f"{s.name}: score", f"{s.name}: se", f"{s.name}: z", f"{s.name}: weight"]
     header += ["composite", "se", "lower", "upper", "rank", "best_rank", "worst_rank", "status", "note"]
-    writer.writerow([_safe_cell(h) for h in header])
+    writer.writerow([safe_cell(h) for h in header])
     for row in _ranking_rows(standing):
         trace = row["trace"]
         line: list[Any] = [row["code"]] + (
-            [_safe_cell(row["candidate"].user.full_name)] if show_names() else []
+            [safe_cell(row["candidate"].user.full_name)] if show_names() else []
         )
         if trace is None:
             line += [""] * (4 * len(campaign.stages))
@@ -456,7 +456,7 @@ def ranking_csv(campaign_id: int):
         note = (trace.reason if trace else None) or (
             "removed by the minimum of " + ", ".join(row["removed"]) if row["removed"] else ""
         )
-        line += [row["status"] or "", _safe_cell(note or standing.problem or "")]
+        line += [row["status"] or "", safe_cell(note or standing.problem or "")]
         writer.writerow(["" if v is None else v for v in line])
     return Response(
         out.getvalue(),

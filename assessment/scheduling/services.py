@@ -36,6 +36,7 @@ from assessment.delivery.models import (
 )
 from assessment.extensions import db
 from assessment.i18n import translate as _
+from assessment.spreadsheets import safe_cell
 
 MIN_EXTRA_TIME, MAX_EXTRA_TIME = 1.0, 3.0
 NOTE_MAX = 2000
@@ -653,11 +654,6 @@ def import_candidates(
     return report
 
 
-def _safe_cell(text: str) -> str:
-    # a cell that starts like a formula must not run as one when the file is opened in a spreadsheet
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def credentials_csv(report: ImportReport, session: ExamSession) -> str:
     """The new accounts' one-time passwords as CSV (with a BOM, so that Excel reads Cyrillic names)."""
     out = io.StringIO()
@@ -666,8 +662,8 @@ def credentials_csv(report: ImportReport, session: ExamSession) -> str:
     for row in report.new_accounts:
         writer.writerow(
             [
-                _safe_cell(row.username),
-                _safe_cell(row.full_name),
+                safe_cell(row.username),
+                safe_cell(row.full_name),
                 row.password,
                 row.candidate_code,
                 session.name,
