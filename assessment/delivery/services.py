@@ -469,6 +469,18 @@ class SaveResult:
         }
 
 
+def _in_bank_order(attempt: Attempt, item: str, response: Any) -> Any:
+    """A displayed-order response in the bank's option order, as events store it (to compare a retry)."""
+    for planned in attempt.form.get("sections", []):
+        permutation = planned.get("permutations", {}).get(item)
+        if response is not None and permutation is not None:
+            try:
+                return unshuffle_response(response, permutation)
+            except ValueError:
+                return response
+    return response
+
+
 def _replay(attempt_id: int, key: str, item: str, response: Any, flagged: bool | None) -> SaveResult:
     event = db.session.execute(
         db.select(AnswerEvent).where(AnswerEvent.attempt_id == attempt_id, AnswerEvent.idempotency_key == key)
@@ -505,7 +517,7 @@ def save_answer(
         )
     ).first()
     if existing:
-        return _replay(attempt.id, key, item, response, flagged)
+        return _replay(attempt.id, key, item, _in_bank_order(attempt, item, response), flagged)
     _require_client(attempt, client_token)
     section = _locked_section(attempt.id, attempt.current_section)
     db.session.refresh(attempt)

@@ -73,3 +73,16 @@ def test_environment_variables_configure_the_app(monkeypatch, tmp_path):
     assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("env.sqlite")
     assert app.config["REDIS_URL"] == "redis://127.0.0.1:1/0"
     assert app.config["SECRET_KEY"] == "from-the-environment"
+
+
+def test_sqlite_runs_in_write_ahead_log_mode_with_a_patient_lock_wait(tmp_path):
+    from assessment import create_app
+    from assessment.extensions import db
+    from tests.assessment.conftest import base_config
+
+    app = create_app(base_config(f"sqlite:///{tmp_path / 'wal.sqlite'}", tmp_path / "instance"))
+    with app.app_context():
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        db.engine.dispose()

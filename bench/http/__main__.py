@@ -1,0 +1,5 @@
+"""Entry point: ``python -m bench.http {run,table}``."""
+
+from bench.http.cli import main
+
+raise SystemExit(main())
