@@ -40,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
     _init_request_hooks(app)
+    _init_finalizer_thread(app)
     _register_error_handlers(app)
     _import_models()
     return app
@@ -156,6 +157,28 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+def _init_finalizer_thread(app: Flask) -> None:
+    """In development, the delivery job runs in a thread from the first request (not in CLI commands such as
+    `db upgrade`, which serve none); elsewhere it is its own process."""
+    every = app.config.get("DELIVERY_FINALIZER_SECONDS")
+    if app.config["ENV"] != "development" or not every:
+        return
+    import threading
+
+    lock = threading.Lock()
+    started: list[object] = []
+
+    @app.before_request
+    def start_finalizer() -> None:
+        if started:
+            return
+        with lock:
+            if not started:
+                from assessment.delivery.finalizer import start_thread
+
+                started.append(start_thread(app, every=float(every)))
 
 
 def _init_request_hooks(app: Flask) -> None:

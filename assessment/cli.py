@@ -16,7 +16,7 @@ delivery_cli = AppGroup("delivery", help="Exam delivery jobs.")
 @delivery_cli.command("finalize")
 @click.option("--every", type=float, default=0.0, help="Repeat every N seconds (0: once and exit).")
 def finalize(every: float) -> None:
-    """Close sections whose time ran out (run as a service with --every 10)."""
+    """Close sections whose time ran out and count item exposure (run as a service with --every 10)."""
     import time
 
     from flask import current_app

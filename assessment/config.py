@@ -20,6 +20,9 @@ class Defaults:
     """Values every environment starts from; production overrides come from the environment."""
 
     ENV = "development"
+    # The development server (one process) runs the delivery job in a thread, started by its first request:
+    # overdue sections closed, exposure rows counted. Production runs `flask delivery finalize --every 10`.
+    DELIVERY_FINALIZER_SECONDS: float | None = 10.0
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     REDIS_URL: str | None = None
     # Redis is a helper, never in the commit path: fail fast rather than stall a request.

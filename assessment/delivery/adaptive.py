@@ -23,6 +23,7 @@ import numpy as np
 
 from assessment.bank import repository
 from assessment.bank.models import Item, ItemFamily, ItemStatus, ParameterSet
+from assessment.delivery.exposure import exposure_of
 from assessment.extensions import db
 from item_bank.assembly import AssemblyError, CATDesign, CATSession, ItemPool, SectionDesign
 from item_bank.items import score_response
@@ -60,7 +61,7 @@ def plan(
         raise AssemblyError(f"no operational {family} item has approved parameters")
     pool = ItemPool.from_specs([repository.spec_of(i) for i in rows], repository.item_parameters_of(sets))
     design.validate(pool)
-    session = CATSession.start(pool, design, rng, exposure={i.code: i.times_administered for i in rows})
+    session = CATSession.start(pool, design, rng, exposure=exposure_of(rows))
     snapshot = {
         "items": list(pool.item_ids),
         "pretest": list(pool.pretest_ids),

@@ -18,7 +18,15 @@ from assessment.delivery import services
 from assessment.delivery.clock import db_now
 from assessment.delivery.models import Attempt, AttemptState, Registration
 from assessment.delivery.presenter import sitting_view
-from assessment.delivery.schemas import AnswerIn, CheckInIn, NextIn, SaveOut, SignalIn, SittingOut
+from assessment.delivery.schemas import (
+    AnswerIn,
+    CheckInIn,
+    NextIn,
+    PulseOut,
+    SaveOut,
+    SignalIn,
+    SittingOut,
+)
 from assessment.extensions import db
 
 bp = Blueprint("api_sitting", __name__, url_prefix="/api/v1/sitting", description="The candidate's sitting")
@@ -65,7 +73,10 @@ def _fail(exc: services.DeliveryError) -> None:
 @only_candidates
 @bp.response(200, SittingOut)
 def get_sitting():
-    """The sitting's state, remaining time and the open section's items with the candidate's answers."""
+    """The sitting's state, remaining time and the open section's items with the candidate's answers.
+
+    The page reads it when it opens and whenever the heartbeat's ``view_version`` differs from its own.
+    """
     return _view(current_attempt())
 
 
@@ -85,15 +96,19 @@ def check_in(payload: dict[str, Any]):
 
 @bp.route("/heartbeat", methods=["POST"])
 @only_candidates
-@bp.response(200, SittingOut)
+@bp.response(200, PulseOut)
 def heartbeat():
-    """Keep this tab's hold on the sitting and re-synchronise the clock (every ~15 s)."""
-    attempt = current_attempt()
+    """Keep this tab's hold on the sitting and re-synchronise the clock (every 3-5 s): a small pulse.
+
+    It carries the state, the open section's remaining time by the server's clock and ``view_version``; when
+    that differs from the version of the view the page holds (a pause, extra time, the next section, the end),
+    or after the page lost the connection, the page reads the whole view with ``GET /api/v1/sitting``.
+    409 when another browser holds the sitting.
+    """
     try:
-        services.heartbeat(attempt, request.headers.get(TOKEN_HEADER), now=db_now())
+        return services.pulse(current_user.id, request.headers.get(TOKEN_HEADER))
     except services.DeliveryError as exc:
         _fail(exc)
-    return _view(attempt)
 
 
 @bp.route("/start", methods=["POST"])

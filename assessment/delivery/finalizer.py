@@ -1,4 +1,6 @@
-"""The server job that closes sections whose time ran out while the candidate was away.
+"""The server job that closes sections whose time ran out while the candidate was away, and moves the
+item exposure rows written by Starts into the items' counters (so the bank's figures are at most one period
+behind; exposure control reads the rows not yet moved as well).
 
 Production runs ``flask delivery finalize --every 10`` as its own process (one is enough; running two is
 harmless because closing a section is a conditional update). A single-process development server can run it
@@ -19,7 +21,9 @@ from assessment.extensions import db
 def run_once(app: Flask) -> int:
     with app.app_context():
         try:
-            return services.finalize_overdue(now=db_now())
+            closed = services.finalize_overdue(now=db_now())
+            services.aggregate_exposure()
+            return closed
         finally:
             db.session.remove()
 

@@ -262,3 +262,22 @@ class Irregularity(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
     by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+
+
+class ItemExposure(db.Model):
+    """One administration of an item (append-only): a Start inserts these rows instead of updating the
+    shared ``item.times_administered`` counters, which a room pressing Start together would queue on.
+
+    The finaliser job (``flask delivery finalize``) moves them into the counters (delete-returning, so that
+    each row is counted once even with two jobs running); exposure control (LOFT, CAT) adds the rows not yet
+    moved. ``version_marked``: this administration was the version's first and was counted on the version
+    at once, so that the bank freezes a version as soon as a candidate has seen it."""
+
+    __tablename__ = "item_exposure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("item_version.id", ondelete="CASCADE"))
+    version_marked: Mapped[bool] = mapped_column(default=False)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempt.id", ondelete="SET NULL"))
+    at: Mapped[datetime]

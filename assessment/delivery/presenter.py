@@ -5,13 +5,14 @@ Only the open section's items are sent; keys, scoring rules and item parameters 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import selectinload
 
 from assessment.bank.models import Item, ItemVersion
-from assessment.delivery.models import Attempt, AttemptState, CurrentAnswer, SectionState
+from assessment.delivery.models import Attempt, AttemptSection, AttemptState, CurrentAnswer, SectionState
 from assessment.extensions import db
 from item_bank.assembly.linear import displayed_options, shuffle_response
 
@@ -33,10 +34,56 @@ def _shown(planned: dict[str, Any], state: dict[str, Any] | None, section_state:
     return [*state.get("items", []), *([state["pending"]] if state.get("pending") else [])]
 
 
+def view_version(attempt: Attempt, section: AttemptSection | None) -> str:
+    """A token that changes whenever the sitting view would change, other than the ticking clock and the
+    candidate's own saves: the state, the open section and its timing (start, extensions, pauses), the
+    adaptive step, whether a tab holds the sitting (a proctor's release). Read from the attempt and its
+    current section only, so that the heartbeat can compare it without building the view. Opaque: a hash."""
+    parts: tuple[Any, ...] = (
+        attempt.id,
+        attempt.state.value,
+        attempt.current_section,
+        attempt.client_token is not None,
+    )
+    if section is not None:
+        parts += (
+            section.position,
+            section.state.value,
+            section.started_at,
+            section.allowed_seconds,
+            section.extension_seconds,
+            float(section.paused_seconds or 0.0),
+            section.paused_since,
+            section.adaptive_step,
+        )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def open_remaining_seconds(attempt: Attempt, section: AttemptSection | None, now: datetime) -> float | None:
+    """The open section's remaining time, as the view shows it (None when no section is open)."""
+    if attempt.state not in (AttemptState.IN_PROGRESS, AttemptState.PAUSED):
+        return None
+    if section is None or section.state is not SectionState.OPEN:
+        return None
+    return section.remaining_seconds(now)
+
+
+def sitting_pulse(attempt: Attempt, section: AttemptSection | None, *, now: datetime) -> dict[str, Any]:
+    """What a heartbeat answers: state, clock and the view's version; never an item."""
+    return {
+        "state": attempt.state.value,
+        "current_section": attempt.current_section,
+        "remaining_seconds": open_remaining_seconds(attempt, section, now),
+        "server_time": now,
+        "view_version": view_version(attempt, section),
+    }
+
+
 def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict[str, Any]:
     registration = attempt.registration
     definition = registration.session.definition
     language = registration.language
+    current = next((s for s in attempt.sections if s.position == attempt.current_section), None)
     sections = []
     for timing, section in zip(attempt.sections, definition.sections, strict=True):
         planned = (attempt.form.get("sections") or [{}] * len(definition.sections))[timing.position]
@@ -63,6 +110,7 @@ def sitting_view(attempt: Attempt, *, now: datetime, grace_seconds: int) -> dict
         "remaining_seconds": None,
         "grace_seconds": grace_seconds,
         "question_number": None,
+        "view_version": view_version(attempt, current),
         "sections": sections,
         "items": [],
     }

@@ -101,5 +101,28 @@ class SittingOut(Schema):
     question_number = fields.Integer(
         allow_none=True, metadata={"description": "adaptive sections: the number of the question shown"}
     )
+    view_version = fields.String(
+        metadata={
+            "description": "changes whenever this view changes other than by the clock or the candidate's "
+            "own saves (state, section, adaptive step, pauses, extensions, a proctor's release); opaque"
+        }
+    )
     sections = fields.List(fields.Nested(SectionOut))
     items = fields.List(fields.Nested(SittingItemOut))
+
+
+class PulseOut(Schema):
+    """The heartbeat's answer: the state and the server's clock, no item; compare ``view_version``."""
+
+    state = fields.String()
+    current_section = fields.Integer()
+    remaining_seconds = fields.Float(
+        allow_none=True, metadata={"description": "of the open section, by the server"}
+    )
+    server_time = fields.DateTime(metadata={"description": "the database clock (UTC)"})
+    view_version = fields.String(
+        metadata={
+            "description": "when it differs from the view the page holds, GET /api/v1/sitting for the "
+            "new view"
+        }
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,8 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import and_, delete, update
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +28,8 @@ from assessment.auth.models import User
 from assessment.bank import repository
 from assessment.bank.models import Item, ItemFamily, ItemStatus, ItemVersion
 from assessment.delivery import adaptive
+from assessment.delivery.clock import as_naive_utc, db_now, now_column
+from assessment.delivery.exposure import exposure_of
 from assessment.delivery.models import (
     AnswerEvent,
     Attempt,
@@ -36,11 +40,13 @@ from assessment.delivery.models import (
     ExamSection,
     ExamSession,
     Irregularity,
+    ItemExposure,
     Registration,
     SectionState,
     SelectionMode,
     TimeAdjustment,
 )
+from assessment.delivery.presenter import sitting_pulse
 from assessment.extensions import db
 from item_bank.assembly import AssemblyError, Blueprint, Form, ItemPool, assemble_loft
 from item_bank.assembly.linear import shuffle_options, unshuffle_response
@@ -70,6 +76,10 @@ class Conflict(DeliveryError):  # noqa: N818 - an HTTP 409, named as the API rep
 
 class TimeIsUp(DeliveryError):  # noqa: N818
     status = 409
+
+
+class NotRegistered(DeliveryError):  # noqa: N818
+    status = 404
 
 
 def grace() -> timedelta:
@@ -283,7 +293,7 @@ def _assemble_loft(section: ExamSection, rng: np.random.Generator) -> Form:
     )
     try:
         blueprint = Blueprint.from_dict(section.config.get("blueprint", {}))
-        return assemble_loft(pool, blueprint, rng, exposure={i.code: i.times_administered for i in items})
+        return assemble_loft(pool, blueprint, rng, exposure=exposure_of(items))
     except AssemblyError as exc:
         raise DeliveryError(f"section {section.position + 1}: {exc}") from None
 
@@ -340,6 +350,57 @@ def heartbeat(attempt: Attempt, client_token: str | None, *, now: datetime) -> N
         # not even an UPDATE that matches nothing: on SQLite it takes the database's one write lock
         _touch(attempt.id, now)
     db.session.commit()
+
+
+def _pulse_rows(candidate_id: int) -> tuple[Attempt, AttemptSection | None, datetime]:
+    """The candidate's attempt (the newest not ended, else the newest), its current section and the database
+    clock, in one statement."""
+    rows = db.session.execute(
+        db.select(Attempt, AttemptSection, now_column())
+        .join(Registration, Registration.id == Attempt.registration_id)
+        .outerjoin(
+            AttemptSection,
+            and_(AttemptSection.attempt_id == Attempt.id, AttemptSection.position == Attempt.current_section),
+        )
+        .where(Registration.candidate_id == candidate_id)
+        .order_by(Attempt.id.desc())
+        .execution_options(populate_existing=True)
+    ).all()
+    if not rows:
+        raise NotRegistered("you are not registered for an exam session")
+    live = [row for row in rows if not row[0].state.finished]
+    attempt, section, now = (live or rows)[0]
+    return attempt, section, as_naive_utc(now)
+
+
+def pulse(candidate_id: int, client_token: str | None) -> dict[str, Any]:
+    """The heartbeat: the holding tab is alive and re-syncs its clock (every 3-5 s).
+
+    One read (attempt, current section, database clock), the throttled ``last_seen_at`` write, nothing else;
+    the page asks for the whole view only when the view's version changed. A section whose time and grace
+    ran out while the candidate was away is closed here, as the finaliser job would.
+    """
+    attempt, section, now = _pulse_rows(candidate_id)
+    _require_client(attempt, client_token)
+    if (
+        attempt.state is AttemptState.IN_PROGRESS
+        and section is not None
+        and section.state is SectionState.OPEN
+        and section.paused_since is None
+        and section.deadline() is not None
+        and now > section.deadline() + grace()
+    ):
+        db.session.rollback()
+        _finish(attempt.id, section.position, by="server", now=now)
+        attempt, section, now = _pulse_rows(candidate_id)
+    answer = sitting_pulse(attempt, section, now=now)  # before a commit expires what was read
+    seen = attempt.last_seen_at
+    if seen is None or seen < now - timedelta(seconds=HEARTBEAT_WRITE_SECONDS):
+        _touch(attempt.id, now)
+        db.session.commit()
+    # else nothing was written: the request's end closes the read (a commit would only make the signed-in
+    # user's row be read again)
+    return answer
 
 
 def _touch(attempt_id: int, now: datetime) -> None:
@@ -416,32 +477,94 @@ def _open_section(
             rng or np.random.default_rng(secrets.randbits(64)),
         )
     else:
-        _count_exposure(form, form["sections"][position]["items"])
+        _count_exposure(attempt_id, form, form["sections"][position]["items"], now)
 
 
-def _count_exposure(form: dict[str, Any], codes: Sequence[str]) -> None:
-    """These items are now administered: count them, and freeze the versions shown (never edited)."""
-    versions = [form["versions"][code] for code in codes if code in form.get("versions", {})]
-    # Every candidate of a room bumps the same counters when they press Start together: take the row locks
-    # in one order (by id) first, so that they queue instead of deadlocking (PostgreSQL aborted 2 of 200
-    # Starts with "deadlock detected" in bench/http before this; SQLite ignores FOR UPDATE).
-    item_ids = db.session.execute(
-        db.select(Item.id).where(Item.code.in_(codes)).order_by(Item.id).with_for_update()
-    ).scalars()
-    db.session.execute(
-        update(Item).where(Item.id.in_(list(item_ids))).values(times_administered=Item.times_administered + 1)
+def _count_exposure(attempt_id: int, form: dict[str, Any], codes: Sequence[str], now: datetime) -> None:
+    """These items are now administered: record one exposure row each (insert-only), and freeze the versions
+    shown (never edited).
+
+    The shared counters (``item.times_administered``) are not touched here: every candidate of a room pressing
+    Start together would queue on the same rows (bench/http: 1,000 Starts on PostgreSQL took 26 s, 11 s
+    without counting). The finaliser job moves the rows into the counters (:func:`aggregate_exposure`). A
+    version's counter is written at once only when it is still 0, so that the bank makes a new version
+    instead of editing one a candidate has seen; once it is above 0 no Start locks it again.
+    """
+    versions = form.get("versions", {})
+    items = dict(db.session.execute(db.select(Item.code, Item.id).where(Item.code.in_(list(codes)))).all())
+    shown = sorted({versions[code] for code in codes if code in versions})
+    marked: set[int] = set()
+    if shown:
+        # Locked in id order, so that two Starts cannot deadlock; on PostgreSQL a row another Start has just
+        # marked is re-checked after it commits and skipped (SQLite ignores FOR UPDATE: one writer at a time).
+        fresh = list(
+            db.session.execute(
+                db.select(ItemVersion.id)
+                .where(ItemVersion.id.in_(shown), ItemVersion.times_administered == 0)
+                .order_by(ItemVersion.id)
+                .with_for_update()
+            ).scalars()
+        )
+        if fresh:
+            db.session.execute(
+                update(ItemVersion)
+                .where(ItemVersion.id.in_(fresh), ItemVersion.times_administered == 0)
+                .values(times_administered=1)
+            )
+            marked = set(fresh)
+    rows = [
+        {
+            "item_id": items[code],
+            "version_id": versions.get(code),
+            "version_marked": versions.get(code) in marked,
+            "attempt_id": attempt_id,
+            "at": now,
+        }
+        for code in codes
+        if code in items
+    ]
+    if rows:
+        db.session.execute(sql_insert(ItemExposure), rows)
+
+
+def aggregate_exposure() -> int:
+    """Move the exposure rows into ``item.times_administered`` and ``item_version.times_administered``.
+
+    Run by the finaliser job (``flask delivery finalize --every 10``), so the counters shown in the bank are
+    at most one period behind; exposure control reads :func:`pending_exposure` on top of them. The rows are
+    deleted with RETURNING and counted from what was deleted, so that two jobs at once cannot count a row
+    twice (on PostgreSQL the second waits for the first's delete and gets nothing back). Returns the rows.
+    """
+    moved = db.session.execute(
+        delete(ItemExposure).returning(
+            ItemExposure.item_id, ItemExposure.version_id, ItemExposure.version_marked
+        )
+    ).all()
+    if not moved:
+        db.session.rollback()
+        return 0
+    per_item: Counter[int] = Counter(item_id for item_id, _, _ in moved)
+    per_version: Counter[int] = Counter(
+        version_id for _, version_id, marked in moved if version_id is not None and not marked
     )
-    version_ids = db.session.execute(
-        db.select(ItemVersion.id)
-        .where(ItemVersion.id.in_(versions))
-        .order_by(ItemVersion.id)
-        .with_for_update()
-    ).scalars()
-    db.session.execute(
-        update(ItemVersion)
-        .where(ItemVersion.id.in_(list(version_ids)))
-        .values(times_administered=ItemVersion.times_administered + 1)
-    )
+    for model, counts in ((Item, per_item), (ItemVersion, per_version)):
+        if not counts:
+            continue
+        ids = sorted(counts)
+        locked = db.session.execute(
+            db.select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update()
+        ).scalars()
+        by_count: dict[int, list[int]] = {}
+        for row_id in locked:
+            by_count.setdefault(counts[row_id], []).append(row_id)
+        for n, row_ids in sorted(by_count.items()):
+            db.session.execute(
+                update(model)
+                .where(model.id.in_(row_ids))
+                .values(times_administered=model.times_administered + n)
+            )
+    db.session.commit()
+    return len(moved)
 
 
 def _require_client(attempt: Attempt, client_token: str | None) -> None:
@@ -772,7 +895,7 @@ def _select_next(
         .values(adaptive_state=session.to_dict(), adaptive_step=step + 1)
     ).rowcount
     if won and following is not None and following != shown:
-        _count_exposure(attempt.form, [following])
+        _count_exposure(attempt_id, attempt.form, [following], db_now())
     return bool(won), following
 
 

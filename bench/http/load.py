@@ -9,7 +9,9 @@ CSRF token, sitting token and answer sequence). Phases, in order:
    section's items, so "everyone has their first item" is the moment the last successful Start answers;
 4. steady state for ``duration`` seconds, closed loop: each candidate saves an answer every
    U(``save_min``, ``save_max``) seconds and sends the sitting page's heartbeat every ``heartbeat`` seconds
-   (both divided by ``speedup``); each room's proctor polls the console grid every ``grid`` seconds.
+   (both divided by ``speedup``), reading the whole view (``GET /api/v1/sitting``) only when the heartbeat's
+   ``view_version`` differs from the one it holds, as the page does; each room's proctor polls the console
+   grid every ``grid`` seconds.
 
 A save that fails (connection error, timeout, 5xx) is retried with the same idempotency key, as the sitting
 page does; every acknowledged (200) save goes into the ledger that is later checked against the database.
@@ -141,6 +143,7 @@ class Candidate(Browser):
         self.items: list[tuple[str, int]] = []  # (code, number of options) of the open section
         self.seq = 0
         self.next_item = 0
+        self.view_version: str | None = None  # of the sitting view held, as the page keeps it
 
 
 def _choice_response(n_options: int, rng: random.Random) -> dict[str, int]:
@@ -180,6 +183,7 @@ async def herd(candidates: list[Candidate], op: str, spread: float, rng: random.
             )
         if status == 200:
             view = json.loads(body)
+            c.view_version = view.get("view_version")
             if op == "start":
                 c.items = [(i["code"], len(i["options"])) for i in view["items"]]
                 if not c.items:
@@ -253,9 +257,15 @@ async def steady(
         await asyncio.sleep(rng.uniform(0, period))
         while time.perf_counter() < t_end:
             t = time.perf_counter()
-            await c.call(
+            status, body = await c.call(
                 "heartbeat", "POST", "/api/v1/sitting/heartbeat", headers={"X-Sitting-Token": c.token}
             )
+            # the page reads the whole view only when the pulse's version differs from the one it holds
+            pulse = json.loads(body) if status == 200 else {}
+            if status == 200 and pulse.get("view_version") != c.view_version:
+                status, body = await c.call("view", "GET", "/api/v1/sitting")
+                if status == 200:
+                    c.view_version = json.loads(body).get("view_version")
             await asyncio.sleep(max(0.0, period - (time.perf_counter() - t)))
 
     async def proctor_grid(p: Browser, session_id: int) -> None:

@@ -83,6 +83,7 @@ def profile(database_url: str, workdir: Path, *, repeat: int = 5) -> dict[str, A
 
     measure("save", save, repeat * 2)
     measure("heartbeat", lambda: client.post("/api/v1/sitting/heartbeat", headers=headers), repeat * 2)
+    measure("view", lambda: client.get("/api/v1/sitting"), repeat)  # only when the pulse's version changed
     for room, rows in zip(prepared.proctors, (ROOM, 1), strict=True):
         proctor = signed_in(room["username"])
         path = f"/api/v1/proctor/sessions/{room['session_id']}/grid"

@@ -9,7 +9,7 @@ SAVE_P95_MS = 100.0
 SAVE_P99_MS = 250.0
 HERD_ALL_SERVED_S = 10.0
 GRID_P95_MS = 1000.0
-OPS = ("sign_in", "check_in", "start", "save", "save_retry", "heartbeat", "grid")
+OPS = ("sign_in", "check_in", "start", "save", "save_retry", "heartbeat", "view", "grid")
 
 
 def _ms(value: float | None) -> str:
@@ -114,7 +114,7 @@ def render(record: dict[str, Any]) -> str:
         s = record["ops"].get(op)
         if not s:
             continue
-        rate = f"{s['n'] / steady_s:.1f}" if op in ("save", "heartbeat", "grid") else ""
+        rate = f"{s['n'] / steady_s:.1f}" if op in ("save", "heartbeat", "view", "grid") else ""
         bad = {k: v for k, v in s["status"].items() if k not in ("200", "302", "204")}
         lines.append(
             f"{op:<12} {s['n']:>7} {rate:>7} {_ms(s['p50']):>8} {_ms(s['p95']):>8} {_ms(s['p99']):>8} "

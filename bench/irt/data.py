@@ -4,12 +4,14 @@ Generating model (psychometrics.md §3): theta ~ N(0, 1); a ~ lognormal(0.1, 0.3
 2PL/3PL b ~ N(0, 1) clipped to ±2.5; 3PL c ~ U(0.05, 0.30); GRM with 5 categories, four thresholds = item
 centre ~ N(0, 0.8) plus centred cumulative U(0.5, 1.3) steps. Logistic metric (no 1.702). The 10 %-missing
 file of a cell is the complete file with MCAR holes (same persons, same truth, same observed responses).
-Responses are ``int8`` (N, J) with ``-1`` for missing.
+Responses are ``int8`` (N, J) with ``-1`` for missing. ``Cell.rep`` > 0 names a replication of a cell (its own
+seeds for truth, persons and holes; ``python -m bench.irt replicate``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ class Cell:
     model: str
     size: str
     missing: float
+    rep: int = 0  # replication: 0 is the benchmark's file, 1.. are fresh draws (truth, persons, holes)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -50,7 +53,8 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return f"{self.model}_{self.size}_m{round(self.missing * 100):02d}"
+        base = f"{self.model}_{self.size}_m{round(self.missing * 100):02d}"
+        return base if self.rep == 0 else f"{base}_r{self.rep:02d}"
 
     @property
     def path(self) -> Path:
@@ -100,12 +104,15 @@ def make_cell(cell: Cell) -> Path:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     n, j = cell.shape
     m_idx, s_idx = MODELS.index(cell.model), list(SIZES).index(cell.size)
-    rng = np.random.default_rng(_seed(m_idx, s_idx))
+    # Replication 0 keeps the original seeds (the benchmark's file); replication r > 0 draws everything anew.
+    rep_parts = () if cell.rep == 0 else (0, cell.rep)
+    rng = np.random.default_rng(_seed(m_idx, s_idx, *rep_parts))
     params = true_parameters(cell.model, j, rng)
     theta = rng.standard_normal(n)
     x = simulate_responses(cell.model, params, theta, rng)
     if cell.missing > 0:
-        holes = np.random.default_rng(_seed(m_idx, s_idx, round(cell.missing * 100))).random((n, j))
+        hole_seed = _seed(m_idx, s_idx, round(cell.missing * 100), *((cell.rep,) if cell.rep else ()))
+        holes = np.random.default_rng(hole_seed).random((n, j))
         x[holes < cell.missing] = -1
     meta = {
         "model": cell.model,
@@ -113,11 +120,12 @@ def make_cell(cell: Cell) -> Path:
         "n_persons": n,
         "n_items": j,
         "missing": cell.missing,
-        "seed": [SEED_BASE, m_idx, s_idx],
+        "seed": [SEED_BASE, m_idx, s_idx, *rep_parts],
+        "rep": cell.rep,
         "n_categories": GRM_CATEGORIES if cell.model == "grm" else 2,
         "observed_missing": float((x < 0).mean()),
     }
-    tmp = cell.path.with_suffix(".tmp.npz")
+    tmp = cell.path.with_suffix(f".{os.getpid()}.tmp.npz")  # concurrent runs may write the same file
     np.savez_compressed(tmp, X=x, theta=theta, meta=json.dumps(meta), **params)
     tmp.replace(cell.path)
     return cell.path

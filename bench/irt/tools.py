@@ -45,6 +45,7 @@ class Tool:
     unsupported: str = ""
     peer: bool = True
     prior: bool = False  # Bayes modal (priors on item parameters) rather than plain marginal ML
+    diagnostic: bool = False  # a Tandau setting variant for `replicate`; not part of `run`'s default tools
 
 
 def _as_jk(b: Any, n_items: int) -> np.ndarray:
@@ -183,6 +184,27 @@ TOOLS: dict[str, Tool] = {
         Tool("tandau", ("numpy", "scipy"), ALL_MODELS, True, _tandau(), peer=False),
         # Like the peers, which are run without standard errors.
         Tool("tandau_se_off", ("numpy", "scipy"), ALL_MODELS, True, _tandau(se_method=None), peer=False),
+        # Diagnostic variants of Tandau's settings (estimates only, so without standard errors): quadrature
+        # nodes and range, a strict stopping rule in float64, and the 3PL c prior off.
+        *(
+            Tool(
+                name,
+                ("numpy", "scipy"),
+                ALL_MODELS,
+                True,
+                _tandau(se_method=None, **kw),
+                peer=False,
+                diagnostic=True,
+            )
+            for name, kw in (
+                ("tandau_q41", {"n_quad": 41}),
+                ("tandau_q81", {"n_quad": 81}),
+                ("tandau_r5", {"theta_range": (-5.0, 5.0)}),
+                ("tandau_strict", {"dtype": "float64", "tol": 1e-6}),
+                ("tandau_noprior", {"c_prior": None}),
+            )
+        ),
     )
 }
+DEFAULT_TOOLS = tuple(name for name, t in TOOLS.items() if not t.diagnostic)
 PEERS = tuple(name for name, t in TOOLS.items() if t.peer and name != "ref_numpy_em")

@@ -3,7 +3,8 @@
 // Durability: every change becomes a save with a sequence number and an idempotency key. Saves wait in a
 // queue kept in localStorage until the server acknowledges them, so a reload, a crash or a dropped network
 // loses nothing that was not yet acknowledged; retries reuse the same key and cannot duplicate anything.
-// Time: the server is the clock. The countdown shown here is display only and re-syncs every 5 seconds.
+// Time: the server is the clock. The countdown shown here is display only and re-syncs every 5 seconds with
+// the heartbeat's small pulse; the whole view is read again only when the pulse says it changed.
 (function () {
   "use strict";
   var root = document.getElementById("sitting");
@@ -103,7 +104,7 @@
         } else if (res.status === 409) {
           // time up, paused, or another window: the server's view decides what happens next
           storeQueue(loadQueue().filter(function (e) { return e.key !== entry.key; }));
-          refresh();
+          refresh(true);
         } else {
           retryLater();
         }
@@ -151,7 +152,7 @@
     if (left === 0 && !warned[key + "-0"]) {
       warned[key + "-0"] = true;
       // the server closes the section after its grace; ask it what happened
-      setTimeout(refresh, (view.grace_seconds + 1) * 1000);
+      setTimeout(function () { refresh(); }, (view.grace_seconds + 1) * 1000);
     }
   }
 
@@ -331,7 +332,7 @@
       button.disabled = false;
       if (res.status === 200) { apply(res); return; }
       advanced = false;
-      if (res.status === 409) { refresh(); }
+      if (res.status === 409) { refresh(true); }
     }).catch(function () { button.disabled = false; advanced = false; });
   }
 
@@ -401,7 +402,32 @@
     flush();
   }
 
-  function refresh() { return call("POST", "/heartbeat").then(apply).catch(function () {}); }
+  // The heartbeat keeps this tab's hold and re-syncs the clock with a small pulse; the whole view (items,
+  // sections) is read again only when the pulse's view_version differs from the view on screen (a pause,
+  // extra time, the next section, the end...), when asked to (a refused save or Next), or after the page
+  // lost contact with the server, whose state may have moved on meanwhile.
+  var lostContact = false;
+
+  function fetchView() {
+    return call("GET", "").then(function (res) {
+      if (res.status === 200) { lostContact = false; }
+      apply(res);
+    });
+  }
+
+  function refresh(full) {
+    return call("POST", "/heartbeat").then(function (res) {
+      if (res.status !== 200) {
+        if (res.status === 0 || res.status >= 500) { lostContact = true; }
+        apply(res);  // 409: another window holds the sitting
+        return;
+      }
+      var pulse = res.data;
+      if (full || lostContact || !view || pulse.view_version !== view.view_version) { return fetchView(); }
+      view.remaining_seconds = pulse.remaining_seconds;
+      syncClock(pulse.remaining_seconds);
+    }).catch(function () { lostContact = true; });
+  }
 
   // ---- browser signals (shown to proctors as signals, not verdicts) -------------------------------------
   function signal(name) {
@@ -412,7 +438,7 @@
   document.addEventListener("copy", function () { signal("copy_attempted"); });
   document.addEventListener("paste", function () { signal("paste_attempted"); });
   document.addEventListener("fullscreenchange", function () { if (!document.fullscreenElement) { signal("fullscreen_left"); } });
-  window.addEventListener("online", function () { failures = 0; flush(); });
+  window.addEventListener("online", function () { failures = 0; lostContact = true; flush(); });
   window.addEventListener("offline", function () { setGlobalStatus("offline"); });
 
   call("POST", "/check-in", {client_token: token}).then(function (res) {

@@ -86,3 +86,21 @@ def test_sqlite_runs_in_write_ahead_log_mode_with_a_patient_lock_wait(tmp_path):
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         db.engine.dispose()
+
+
+def test_the_development_server_runs_the_delivery_job_from_its_first_request(tmp_path, monkeypatch):
+    from assessment import create_app
+    from assessment.delivery import finalizer
+    from tests.assessment.conftest import base_config
+
+    calls = []
+    monkeypatch.setattr(finalizer, "start_thread", lambda app, every: calls.append(every))
+    config = base_config(f"sqlite:///{tmp_path / 'f.sqlite'}", tmp_path / "instance", ENV="development")
+    app = create_app(config)
+    assert calls == []  # building the app (as CLI commands do) starts nothing
+    app.test_client().get("/healthz")
+    app.test_client().get("/healthz")
+    assert calls == [10.0]
+    testing = create_app(base_config(f"sqlite:///{tmp_path / 'g.sqlite'}", tmp_path / "instance2"))
+    testing.test_client().get("/healthz")
+    assert calls == [10.0]

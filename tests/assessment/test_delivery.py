@@ -11,6 +11,7 @@ from assessment.auth import services as account_services
 from assessment.auth.models import Role, User
 from assessment.bank import services as bank_services
 from assessment.delivery import services
+from assessment.delivery.exposure import exposure_of
 from assessment.delivery.models import (
     AnswerEvent,
     Attempt,
@@ -487,10 +488,22 @@ def test_administered_items_are_counted_and_their_versions_frozen(app, sitting):
 
     with app.app_context():
         _begin(sitting)
+        # the Start wrote exposure rows, not the shared counters; the version seen is frozen at once
         counts = dict(db.session.execute(db.select(Item.code, Item.times_administered)).all())
-        assert all(counts[c] == 1 for c in KNOWLEDGE) and all(counts[c] == 0 for c in SJT)
+        assert set(counts.values()) == {0}
+        items = db.session.execute(db.select(Item)).scalars().all()
+        seen = exposure_of(items)  # what exposure control reads: the counters plus the rows not moved yet
+        assert all(seen[c] == 1 for c in KNOWLEDGE) and all(seen[c] == 0 for c in SJT)
         item = bank_services.find_item("K-00")
         assert item.current.times_administered == 1
+        # the finaliser job moves the rows into the counters, once
+        assert services.aggregate_exposure() == len(KNOWLEDGE)
+        assert services.aggregate_exposure() == 0
+        counts = dict(db.session.execute(db.select(Item.code, Item.times_administered)).all())
+        assert all(counts[c] == 1 for c in KNOWLEDGE) and all(counts[c] == 0 for c in SJT)
+        assert exposure_of(db.session.execute(db.select(Item)).scalars().all()) == counts
+        item = bank_services.find_item("K-00")
+        assert item.current.times_administered == 1  # first administration counted once, not twice
         # an edit now makes a new version: the one candidates saw stays as it was
         from assessment.bank import repository
 
@@ -511,3 +524,32 @@ def test_a_sitting_goes_on_with_redis_down(make_app, users):
         assert _save(attempt_id, "K-03", 2).applied
         assert _attempt(attempt_id).sections[0].deadline() == deadline
         assert db.session.get(CurrentAnswer, (attempt_id, "K-03")).response == {"choice": 2}
+
+
+@postgres_only
+def test_a_room_starting_at_once_is_counted_exactly(app, sitting, database_url):
+    from assessment.bank.models import Item
+
+    with app.app_context():
+        session = _attempt(sitting).registration.session
+        attempts = [sitting]
+        for i in range(11):
+            user = account_services.create_user(
+                username=f"herd{i}", full_name=f"Herd {i}", role=Role.CANDIDATE, password=PASSWORD
+            )
+            attempts.append(services.register(session, user, actor=None).attempt.id)
+        for attempt_id in attempts:
+            services.check_in(_attempt(attempt_id), TOKEN, now=T0)
+            services.admit(_attempt(attempt_id), actor=_user("proctor"), now=T0)
+    results, errors = _threads(
+        app, len(attempts), lambda i: services.start(_attempt(attempts[i]), TOKEN, now=T0) or True
+    )
+    assert errors == [] and len(results) == len(attempts)
+    # two finaliser jobs at once: every exposure row is moved exactly once
+    moved, errors = _threads(app, 2, lambda i: services.aggregate_exposure())
+    assert errors == [] and sum(moved) == len(attempts) * len(KNOWLEDGE)
+    with app.app_context():
+        items = db.session.execute(db.select(Item).where(Item.code.in_(KNOWLEDGE))).scalars().all()
+        assert {i.times_administered for i in items} == {len(attempts)}
+        assert {i.current.times_administered for i in items} == {len(attempts)}
+        assert set(exposure_of(items).values()) == {len(attempts)}

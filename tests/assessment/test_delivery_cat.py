@@ -12,6 +12,7 @@ from assessment.bank import services as bank_services
 from assessment.bank.models import Item, ItemVersion, ParameterSet
 from assessment.delivery import services
 from assessment.delivery.clock import db_now
+from assessment.delivery.exposure import exposure_of
 from assessment.delivery.models import Attempt, AttemptState, SectionState
 from assessment.extensions import db
 from assessment.results.models import SectionResult
@@ -188,8 +189,13 @@ def test_an_adaptive_section_ends_at_its_maximum_length_and_is_scored_on_what_wa
         result = _result(attempt_id)
         assert result.n_scored == 6 and result.number_correct == expected.number_correct
         assert result.theta == pytest.approx(expected.theta) and result.se == pytest.approx(expected.se)
-        # exposure: the six administered items (and the fixed section's one), never the rest of the pool
+        # exposure: the six administered items (and the fixed section's one), never the rest of the pool;
+        # exposure control sees them at once, the counters once the finaliser has moved the rows
+        pending = exposure_of(db.session.execute(db.select(Item)).scalars().all())
+        assert {c for c, n in pending.items() if n} == set(shown) | {"A-civil-00"}
+        services.aggregate_exposure()
         counts = dict(db.session.execute(db.select(Item.code, Item.times_administered)).all())
+        assert counts == pending
         assert {c for c, n in counts.items() if n} == set(shown) | {"A-civil-00"}
         assert counts["A-civil-00"] == 1 + ("A-civil-00" in shown)
 
@@ -232,7 +238,7 @@ def test_a_retried_next_changes_nothing_and_there_is_no_going_back(app, users):
         # the retry (a lost response, a double click) answers with the same next question
         assert not services.next_question(_attempt(attempt_id), 0, client_token=TOKEN, item=first, now=T0)
         assert _pending(attempt_id) == second and _attempt(attempt_id).sections[0].adaptive_step == step
-        assert bank_services.find_item(second).times_administered == 1
+        assert exposure_of([bank_services.find_item(second)]) == {second: 1}
         with pytest.raises(services.Conflict, match="not the current question"):
             _answer(attempt_id, first, 1, 2)
         with pytest.raises(services.Conflict, match="not the current question"):
@@ -257,6 +263,7 @@ def test_concurrent_next_calls_commit_one_answer_and_select_one_item(app, users,
     with app.app_context():
         section = _attempt(attempt_id).sections[0]
         assert section.adaptive_step == 2 and section.adaptive_state["items"] == [first]
+        services.aggregate_exposure()
         administered = db.session.execute(db.select(Item.code).where(Item.times_administered > 0)).scalars()
         assert set(administered) == {first, section.adaptive_state["pending"]}
 

@@ -59,6 +59,7 @@ def live_app(tmp_path: Path) -> Iterator[Flask]:
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "ARGON2_PARAMETERS": FAST_ARGON2,
             "RATELIMIT_ENABLED": False,
+            "DELIVERY_FINALIZER_SECONDS": None,  # the fixture runs the job itself, every second
         }
     )
     with app.app_context():
