@@ -593,14 +593,17 @@ class SaveResult:
 
 
 def _in_bank_order(attempt: Attempt, item: str, response: Any) -> Any:
-    """A displayed-order response in the bank's option order, as events store it (to compare a retry)."""
+    """A response given in the displayed option order, in the bank's order: how answers and events are stored,
+    so that keys and scoring never depend on the display and a retry compares like with like."""
+    if response is None:
+        return None
     for planned in attempt.form.get("sections", []):
         permutation = planned.get("permutations", {}).get(item)
-        if response is not None and permutation is not None:
+        if permutation is not None:
             try:
                 return unshuffle_response(response, permutation)
-            except ValueError:
-                return response
+            except ValueError as exc:
+                raise DeliveryError(f"item {item!r}: {exc}") from None
     return response
 
 
@@ -634,13 +637,14 @@ def save_answer(
     """
     if not key or len(key) > 64:
         raise DeliveryError("an idempotency key of 1-64 characters is required")
+    response = _in_bank_order(attempt, item, response)
     existing = db.session.execute(
         db.select(AnswerEvent.id).where(
             AnswerEvent.attempt_id == attempt.id, AnswerEvent.idempotency_key == key
         )
     ).first()
     if existing:
-        return _replay(attempt.id, key, item, _in_bank_order(attempt, item, response), flagged)
+        return _replay(attempt.id, key, item, response, flagged)
     _require_client(attempt, client_token)
     section = _locked_section(attempt.id, attempt.current_section)
     db.session.refresh(attempt)
@@ -665,14 +669,6 @@ def save_answer(
     elif item not in planned["items"]:
         db.session.rollback()
         raise DeliveryError(f"item {item!r} is not in the open section")
-    permutation = planned.get("permutations", {}).get(item)
-    if response is not None and permutation is not None:
-        try:
-            # stored in the bank's option order, so that keys and scoring never depend on the display
-            response = unshuffle_response(response, permutation)
-        except ValueError as exc:
-            db.session.rollback()
-            raise DeliveryError(f"item {item!r}: {exc}") from None
     if response is not None:
         bank_item = db.session.execute(db.select(Item).where(Item.code == item)).scalar_one()
         try:

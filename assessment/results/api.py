@@ -144,15 +144,16 @@ def _trace(trace: Any) -> dict[str, Any] | None:
 
 
 def ranking_document(standing: campaigns.Standing, *, names: bool) -> dict[str, Any]:
-    result, ranked = standing.result, standing.ranked
+    result = standing.result
     rows = []
     for code in standing.code_order():
-        removed = standing.removed.get(code)
-        source = result if removed or ranked is None else ranked
-        trace = source.trace(code) if source is not None else None
-        row = {"code": code, "removed_by_minimum": removed or [], "composite": _trace(trace)}
-        if standing.cut is not None and trace is not None and trace.composite is not None and not removed:
-            row["at_cut"] = standing.cut.status(code)
+        row = {
+            "code": code,
+            "removed_by_minimum": standing.removed.get(code, []),
+            "composite": _trace(standing.trace(code)),
+        }
+        if standing.status(code) not in (None, "removed"):
+            row["at_cut"] = standing.status(code)
         if names:
             row["name"] = next(c.user.full_name for c in standing.campaign.candidates if c.code == code)
         rows.append(row)
@@ -296,10 +297,11 @@ class RatingsView(MethodView):
             abort(404, message="no such stage in this campaign")
         member = current_user._get_current_object()
         try:
-            campaigns.record_ratings(stage, candidate, member, data["ratings"], now=db_now())
+            return {
+                "ratings": campaigns.record_ratings(stage, candidate, member, data["ratings"], now=db_now())
+            }
         except campaigns.CampaignError as exc:
             abort(422, message=str(exc))
-        return {"ratings": campaigns.member_ratings(stage, candidate, member)}
 
 
 @bp.route("/campaigns/<int:campaign_id>/release")

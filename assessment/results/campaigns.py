@@ -44,6 +44,7 @@ from assessment.results.models import (
 )
 from item_bank import agreement
 from item_bank.composite import (
+    CandidateTrace,
     CompositeResult,
     CutAnalysis,
     MinimumScreen,
@@ -57,7 +58,7 @@ from item_bank.composite import (
 # Read aloud or typed from a printed list: no 0/O, 1/I look-alikes.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
-MIN_SUBSCORE_FOR_PROBE = 2  # how many competences the profile suggests probing
+PROBE_COUNT = 2  # how many competences the profile suggests probing
 UNCERTAIN_SE = 0.6  # a sub-score with a larger SE (theta metric) is "least certain"
 NAME_MAX, TEXT_MAX = 100, 2000
 
@@ -257,12 +258,13 @@ def preview_minimum(stage: CampaignStage, minimum: float) -> MinimumScreen:
     """Whom a minimum on this stage would remove, before anyone switches it on."""
     if not math.isfinite(minimum):
         raise CampaignError(_("The minimum must be a number"))
-    scores = {s.name: s for s in gathered_stages(stage.campaign).values()}
+    campaign = stage.campaign
+    scores = [gather_stage(s, campaign.candidates).scores for s in campaign.stages]
     minimums = {
         s.name: s.minimum for s in stage.campaign.stages if s.minimum is not None and s.id != stage.id
     }
     minimums[stage.name] = minimum
-    return minimum_screen(list(scores.values()), minimums, level=stage.campaign.level)
+    return minimum_screen(scores, minimums, level=campaign.level)
 
 
 def set_minimum(
@@ -514,11 +516,6 @@ def gather_stage(stage: CampaignStage, candidates: Sequence[CampaignCandidate]) 
     return GatheredStage(stage, scores, ratings=x, members=members)
 
 
-def gathered_stages(campaign: Campaign) -> dict[int, StageScores]:
-    """Stage id to its scores (NaN where a candidate has none yet)."""
-    return {s.id: gather_stage(s, campaign.candidates).scores for s in campaign.stages}
-
-
 # --------------------------------------------------------------------------------------------------------
 # The composite, the ranking and the cut
 # --------------------------------------------------------------------------------------------------------
@@ -536,6 +533,21 @@ class Standing:
     removed: dict[str, list[str]]  # candidate code -> stages whose minimum removed them
     ranked: CompositeResult | None  # the composite among those not removed by a minimum
     cut: CutAnalysis | None
+
+    def trace(self, code: str) -> CandidateTrace | None:
+        """The candidate's composite as shown: among those kept, or in the whole field when removed."""
+        if self.result is None or self.ranked is None:
+            return None
+        return (self.result if code in self.removed else self.ranked).trace(code)
+
+    def status(self, code: str) -> str | None:
+        """ "removed" by a minimum, the cut analysis's status, or None (no cut, or no composite)."""
+        if code in self.removed:
+            return "removed"
+        trace = self.trace(code)
+        if self.cut is None or trace is None or trace.composite is None:
+            return None
+        return self.cut.status(code)
 
     def code_order(self) -> list[str]:
         """Candidate codes, ranked first (by rank), then the rest in code order."""
@@ -640,7 +652,7 @@ def record_ratings(
     ratings: Mapping[str, float | None],
     *,
     now: datetime,
-) -> list[StageRating]:
+) -> dict[str, float]:
     """A member's ratings of one candidate per criterion (all or nothing; the audit keeps old values)."""
     if stage.kind is not StageKind.RATED:
         raise CampaignError(_("Stage %(stage)s is not rated by members", stage=stage.name))
@@ -676,32 +688,27 @@ def record_ratings(
         ).scalars()
     }
     changes = {}
-    kept = []
     for criterion, value in ratings.items():
         row = existing.get(criterion)
         old = row.rating if row is not None else None
+        if old == value:
+            continue
         if value is None:
-            if row is not None:
-                db.session.delete(row)
-                changes[criterion] = [old, None]
-            continue
-        if row is None:
-            row = StageRating(
-                stage_id=stage.id,
-                candidate_id=candidate.id,
-                member_id=member.id,
-                criterion=criterion,
-                rating=float(value),
-                rated_at=now,
+            db.session.delete(row)
+        elif row is None:
+            db.session.add(
+                StageRating(
+                    stage_id=stage.id,
+                    candidate_id=candidate.id,
+                    member_id=member.id,
+                    criterion=criterion,
+                    rating=float(value),
+                    rated_at=now,
+                )
             )
-            db.session.add(row)
-        elif row.rating != value:
-            row.rating, row.rated_at = float(value), now
         else:
-            kept.append(row)
-            continue
-        changes[criterion] = [old, float(value)]
-        kept.append(row)
+            row.rating, row.rated_at = float(value), now
+        changes[criterion] = [old, None if value is None else float(value)]
     if changes:
         audit.record("campaign.rated", actor=member, target=stage, candidate=candidate.code, changes=changes)
     try:
@@ -709,7 +716,7 @@ def record_ratings(
     except IntegrityError:  # the same member saving twice at once: the other save won, nothing half-written
         db.session.rollback()
         raise CampaignError(_("These ratings were saved at the same moment elsewhere; reload")) from None
-    return kept
+    return member_ratings(stage, candidate, member)
 
 
 def member_ratings(stage: CampaignStage, candidate: CampaignCandidate, member: User) -> dict[str, float]:
@@ -807,10 +814,9 @@ def profile(standing_: Standing, code: str) -> dict[str, Any]:
         stages.append(entry)
     interpretable = [d for d in knowledge_domains if not d["too_few"]]
     ordered = sorted(interpretable, key=lambda d: d["theta"])
-    probe = sorted(
-        competences,
-        key=lambda c: (not c["too_few"] and c["se"] <= UNCERTAIN_SE, c["theta"]),
-    )[:MIN_SUBSCORE_FOR_PROBE]
+    for c in competences:  # why a competence would be worth probing
+        c["why"] = "too_few" if c["too_few"] else "uncertain" if c["se"] > UNCERTAIN_SE else "lowest"
+    probe = sorted(competences, key=lambda c: (c["why"] == "lowest", c["theta"]))[:PROBE_COUNT]
     irregularities = []
     if attempts:
         rows = db.session.execute(
@@ -821,23 +827,13 @@ def profile(standing_: Standing, code: str) -> dict[str, Any]:
         irregularities = [
             {"category": r.category, "source": r.source, "note": r.note, "at": r.at} for r in rows
         ]
-    trace = None
-    status = None
-    if standing_.result is not None:
-        if code in standing_.removed:
-            status = "removed"
-            trace = standing_.result.trace(code)
-        else:
-            trace = standing_.ranked.trace(code) if standing_.ranked is not None else None
-            if standing_.cut is not None and trace is not None and trace.composite is not None:
-                status = standing_.cut.status(code)
     return {
         "code": code,
         "candidate": candidate,
         "stages": stages,
-        "trace": trace,
+        "trace": standing_.trace(code),
         "removed_by": standing_.removed.get(code, []),
-        "cut_status": status,
+        "cut_status": standing_.status(code),
         "strongest": ordered[-1] if ordered else None,
         "weakest": ordered[0] if ordered else None,
         "domains": knowledge_domains,

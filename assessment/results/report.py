@@ -18,7 +18,7 @@ from flask_babel import pgettext
 from fpdf import FPDF
 
 from assessment.results import campaigns
-from assessment.results.views import _ranking_rows, cut_label, fmt, profile_charts, ranking_chart
+from assessment.results.presenter import cut_label, fmt, profile_charts, ranking_chart, ranking_rows
 
 FONT_DIR = Path(font_roboto.__file__).parent / "files"
 FAMILY = "Roboto"
@@ -133,7 +133,7 @@ def _ranking_pages(pdf: FPDF, standing: campaigns.Standing, *, show_names: bool)
                 k=fmt(cut.kappa),
             ),
         )
-    rows = _ranking_rows(standing)
+    rows = ranking_rows(standing)
     table = []
     for r in rows:
         t = r["trace"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -31,18 +30,13 @@ from assessment.results.forms import (
     StageEditForm,
 )
 from assessment.results.models import Campaign, CampaignCandidate, CampaignStage, StageKind
-from assessment.results.plots import BandRow, band_chart
+from assessment.results.presenter import cut_label, fmt, profile_charts, ranking_chart, ranking_rows
+from assessment.results.report import campaign_report
 from assessment.spreadsheets import safe_cell
 
 bp = Blueprint("results", __name__)
 
 ADMINISTRATOR, COMMISSION = Role.ADMINISTRATOR, Role.COMMISSION
-CUT_STATUS = {
-    "above": "clearly above the cut",
-    "below": "clearly below the cut",
-    "not distinguishable": "not distinguishable from the cut",
-    "not ranked": "not ranked",
-}
 
 
 def _actor() -> User:
@@ -76,26 +70,9 @@ def show_names() -> bool:
     return current_user.role is ADMINISTRATOR
 
 
-def cut_label(status: str | None) -> str:
-    labels = {
-        "above": _("clearly above the cut"),
-        "below": _("clearly below the cut"),
-        "not distinguishable": _("not distinguishable from the cut"),
-        "not ranked": _("not ranked"),
-        "removed": _("removed by a minimum"),
-    }
-    return labels.get(status or "", "")
-
-
-@bp.app_context_processor
+@bp.context_processor
 def helpers() -> dict[str, Any]:
     return {"kind_labels": KIND_LABELS, "cut_label": cut_label, "fmt": fmt}
-
-
-def fmt(value: float | None, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.{digits}f}"
 
 
 # Campaigns ---------------------------------------------------------------------------------------------
@@ -360,53 +337,13 @@ def _places() -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-def _ranking_rows(standing: campaigns.Standing) -> list[dict[str, Any]]:
-    rows = []
-    for code in standing.code_order():
-        candidate = _candidate(standing.campaign, code)
-        removed = standing.removed.get(code)
-        source = standing.result if removed or standing.ranked is None else standing.ranked
-        trace = source.trace(code) if source is not None else None
-        status = (
-            "removed"
-            if removed
-            else (
-                standing.cut.status(code) if standing.cut and trace and trace.composite is not None else None
-            )
-        )
-        rows.append(
-            {"code": code, "candidate": candidate, "trace": trace, "removed": removed, "status": status}
-        )
-    return rows
-
-
-def ranking_chart(standing: campaigns.Standing, rows: list[dict[str, Any]]) -> Any:
-    bands = [
-        BandRow(r["code"], r["trace"].composite, r["trace"].lower, r["trace"].upper, muted=bool(r["removed"]))
-        for r in rows
-        if r["trace"] is not None and r["trace"].composite is not None
-    ]
-    level = round(standing.campaign.level * 100)
-    return band_chart(
-        bands,
-        title=_("Composite with %(level)d%% bands", level=level),
-        description=_(
-            "Each candidate's composite (standard-score units) with its confidence band; "
-            "the dashed line is the cut."
-        ),
-        axis_label=_("Composite (standard-score units)"),
-        cut=standing.cut.cut if standing.cut else None,
-        cut_label=_("cut"),
-    )
-
-
 @bp.route("/campaigns/<int:campaign_id>/ranking")
 @roles_required(ADMINISTRATOR, COMMISSION)
 def ranking(campaign_id: int):
     """The composite ranking with bands, rank ranges and the analysis at the cut."""
     campaign = _campaign(campaign_id)
     standing = campaigns.standing(campaign, places=_places())
-    rows = _ranking_rows(standing)
+    rows = ranking_rows(standing)
     return render_template(
         "results/ranking.html",
         campaign=campaign,
@@ -431,7 +368,7 @@ def ranking_csv(campaign_id: int):
         header += [f"{s.name}: score", f"{s.name}: se", f"{s.name}: z", f"{s.name}: weight"]
     header += ["composite", "se", "lower", "upper", "rank", "best_rank", "worst_rank", "status", "note"]
     writer.writerow([safe_cell(h) for h in header])
-    for row in _ranking_rows(standing):
+    for row in ranking_rows(standing):
         trace = row["trace"]
         line: list[Any] = [row["code"]] + (
             [safe_cell(row["candidate"].user.full_name)] if show_names() else []
@@ -466,32 +403,6 @@ def ranking_csv(campaign_id: int):
 
 
 # Profiles and ratings ------------------------------------------------------------------------------------
-
-
-def profile_charts(data: dict[str, Any]) -> dict[str, Any]:
-    level = round(data["level"] * 100)
-    charts = {}
-    if data["domains"]:
-        charts["domains"] = band_chart(
-            [
-                BandRow(d["name"], d["theta"], d["lower"], d["upper"], muted=d["too_few"])
-                for d in data["domains"]
-            ],
-            title=_("Legal domains, %(level)d%% bands", level=level),
-            description=_("Domain sub-scores on the bank scale; dashed: too few items to interpret."),
-            axis_label=_("theta (bank scale)"),
-        )
-    if data["competences"]:
-        charts["competences"] = band_chart(
-            [
-                BandRow(c["name"], c["theta"], c["lower"], c["upper"], muted=c["too_few"])
-                for c in data["competences"]
-            ],
-            title=_("Judicial competences (SJT), %(level)d%% bands", level=level),
-            description=_("Competence sub-scores on the bank scale; dashed: too few items to interpret."),
-            axis_label=_("theta (bank scale)"),
-        )
-    return charts
 
 
 @bp.route("/campaigns/<int:campaign_id>/candidates/<code>")
@@ -567,8 +478,6 @@ def agreement(campaign_id: int):
 @roles_required(ADMINISTRATOR, COMMISSION)
 def report_pdf(campaign_id: int):
     """The printable report: the ranking and every candidate's profile (or one, with ?code=)."""
-    from assessment.results.report import campaign_report
-
     campaign = _campaign(campaign_id)
     standing = campaigns.standing(campaign, places=_places())
     code = request.args.get("code")

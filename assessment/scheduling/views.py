@@ -230,21 +230,24 @@ def session_new():
     return render_template("scheduling/session_form.html", form=form), 422 if form.errors else 200
 
 
-@bp.route("/sessions/<int:session_id>")
-@roles_required(ADMINISTRATOR)
-def session_detail(session_id: int):
-    """A session's window, proctors and registered candidates with their accommodations and sittings."""
-    session = _get_or_404(ExamSession, session_id)
-    registrations = (
+def _registrations_of(session: ExamSession) -> list[Registration]:
+    """A session's registrations with their candidates and sittings, by candidate code."""
+    return list(
         db.session.execute(
             db.select(Registration)
             .where(Registration.session_id == session.id)
             .options(selectinload(Registration.candidate), selectinload(Registration.attempt))
             .order_by(Registration.candidate_code)
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
+
+
+@bp.route("/sessions/<int:session_id>")
+@roles_required(ADMINISTRATOR)
+def session_detail(session_id: int):
+    """A session's window, proctors and registered candidates with their accommodations and sittings."""
+    session = _get_or_404(ExamSession, session_id)
+    registrations = _registrations_of(session)
     return render_template("scheduling/session.html", session=session, registrations=registrations)
 
 
@@ -383,18 +386,9 @@ def registration(registration_id: int):
 def access_codes(session_id: int):
     """Issue one-time access codes to a session's candidates; the codes are shown once, then only hashed."""
     session = _get_or_404(ExamSession, session_id)
-    registrations = (
-        db.session.execute(
-            db.select(Registration)
-            .where(Registration.session_id == session.id)
-            .options(selectinload(Registration.candidate), selectinload(Registration.attempt))
-            .order_by(Registration.candidate_code)
-        )
-        .scalars()
-        .all()
-    )
+    registrations = _registrations_of(session)
     form = IssueCodesForm()
-    form.registrations.choices = [(r.id, r.candidate_code) for r in registrations]
+    form.registrations.choices = [SelectChoice(r.id, r.candidate_code) for r in registrations]
     issued, status = None, 200
     if form.validate_on_submit():
         wanted = set(form.registrations.data or [])

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.irt.data import MODELS, RESULTS_DIR, SIZES, Cell, load_cell, make_cell
-from bench.irt.runner import WORK_DIR, _tandau_fingerprint, accuracy, host_info, run_child
+from bench.irt.runner import WORK_DIR, _tandau_fingerprint, fit_once, host_info
 from bench.irt.tools import PEERS, TOOLS
 
 REP_DIR = RESULTS_DIR / "irt_rep"
@@ -79,26 +79,10 @@ def fit_one(cell: Cell, tool_name: str, timeout_s: float, mem_limit_mb: float) -
         rec["tandau"] = _tandau_fingerprint()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     out = WORK_DIR / f"rep_{cell.key}__{tool_name}"
-    for stale in (out.with_suffix(".json"), out.with_suffix(".npz")):
-        stale.unlink(missing_ok=True)
-    log = out.with_suffix(".log")
-    proc = run_child(["fit", tool_name, str(cell.path), str(out)], timeout_s, mem_limit_mb, log)
-    if proc["killed"]:
-        status = proc["killed"]
-    elif proc["rc"] != 0 or not out.with_suffix(".json").exists():
-        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [""]
-        status = f"failed rc={proc['rc']}: {tail[0][:160]}"
-    else:
-        status = "ok"
-    rec.update(proc, status=status)
-    if status == "ok":
-        child = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
-        rec.update({k: child.get(k) for k in ("fit_s", "n_iter", "converged", "settings")})
-        with np.load(out.with_suffix(".npz")) as z:
-            est = {k: z[k] for k in ("a", "b", "c")}
-        truth = load_cell(cell.path)
-        rec.update(accuracy(truth, est, cell.model))
-        rec.update(sample_metric_accuracy(truth, est))
+    attempt, est = fit_once(cell, tool_name, out, timeout_s, mem_limit_mb)
+    rec.update(attempt)
+    if est is not None:
+        rec.update(sample_metric_accuracy(load_cell(cell.path), est))
     REP_DIR.mkdir(parents=True, exist_ok=True)
     path = _path(cell, tool_name)
     tmp = path.with_suffix(".tmp")

@@ -164,6 +164,32 @@ def _tandau_fingerprint() -> dict[str, Any]:
     return {"git_head": head, "item_bank_irt_sha256": digest.hexdigest()[:16]}
 
 
+def fit_once(
+    cell: Cell, tool_name: str, out: Path, timeout_s: float, mem_limit_mb: float
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """One fit in a child process: its process record, status, the child's report and accuracy, and the
+    estimates (None unless the fit succeeded)."""
+    for stale in (out.with_suffix(".json"), out.with_suffix(".npz")):
+        stale.unlink(missing_ok=True)
+    log = out.with_suffix(".log")
+    proc = run_child(["fit", tool_name, str(cell.path), str(out)], timeout_s, mem_limit_mb, log)
+    if proc["killed"]:
+        status = proc["killed"]
+    elif proc["rc"] != 0 or not out.with_suffix(".json").exists():
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [""]
+        status = f"failed rc={proc['rc']}: {tail[0][:160]}"
+    else:
+        status = "ok"
+    attempt = {**proc, "status": status}
+    if status != "ok":
+        return attempt, None
+    attempt.update(json.loads(out.with_suffix(".json").read_text(encoding="utf-8")))
+    with np.load(out.with_suffix(".npz")) as z:
+        est = {k: z[k] for k in ("a", "b", "c")}
+    attempt.update(accuracy(load_cell(cell.path), est, cell.model))
+    return attempt, est
+
+
 def run_fit(cell: Cell, tool_name: str, timeout_s: float, mem_limit_mb: float, repeat: int) -> dict[str, Any]:
     """Run one tool on one cell ``repeat`` times (best fit time kept) and store the record."""
     n, j = cell.shape
@@ -191,23 +217,8 @@ def run_fit(cell: Cell, tool_name: str, timeout_s: float, mem_limit_mb: float, r
     attempts: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     for _ in range(max(1, repeat)):
-        for stale in (out.with_suffix(".json"), out.with_suffix(".npz")):
-            stale.unlink(missing_ok=True)
-        log = out.with_suffix(".log")
-        proc = run_child(["fit", tool_name, str(cell.path), str(out)], timeout_s, mem_limit_mb, log)
-        if proc["killed"]:
-            status = proc["killed"]
-        elif proc["rc"] != 0 or not out.with_suffix(".json").exists():
-            tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [""]
-            status = f"failed rc={proc['rc']}: {tail[0][:160]}"
-        else:
-            status = "ok"
-        attempt = {**proc, "status": status}
-        if status == "ok":
-            attempt.update(json.loads(out.with_suffix(".json").read_text(encoding="utf-8")))
-            with np.load(out.with_suffix(".npz")) as z:
-                est = {k: z[k] for k in ("a", "b", "c")}
-            attempt.update(accuracy(load_cell(cell.path), est, cell.model))
+        attempt, _ = fit_once(cell, tool_name, out, timeout_s, mem_limit_mb)
+        status = attempt["status"]
         attempts.append(attempt)
         if best is None or (status == "ok" and (best["status"] != "ok" or attempt["fit_s"] < best["fit_s"])):
             best = attempt

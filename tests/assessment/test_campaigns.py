@@ -592,6 +592,8 @@ def test_the_demo_round_is_ranked_with_every_stage_and_a_panel(app):
         assert campaigns.panel_agreement(interview).overall.icc2k.value > 0.7
         # the written stages were scored by the product's own scoring from simulated answers
         knowledge = standing.stages[0].scores
+        # 30 2PL items of the demo bank (a around 1): EAP SEs near 0.3-0.45; not 0 (no false precision), not
+        # the prior's 1 (the answers were used)
         assert np.all(np.isfinite(knowledge.scores)) and np.all((knowledge.se > 0.1) & (knowledge.se < 0.6))
         # the demo commission member reads the round; they never see names
         client = app.test_client()
